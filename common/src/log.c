@@ -20,7 +20,7 @@ void mv_log_set_level(int max_level)
 
 int mv_log_level_from_name(const char *name)
 {
-    static const char *const names[] = {"emerg", "alert", "crit",   "err",
+    static const char *const names[] = {"emerg",   "alert",  "crit", "err",
                                         "warning", "notice", "info", "debug"};
     for (int i = 0; i < 8; i++)
         if (strcmp(name, names[i]) == 0)

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-void mv_daemon_handle_signals(void);   /* SIGTERM, SIGINT -> stop; SIGPIPE ignored */
+void mv_daemon_handle_signals(void); /* SIGTERM, SIGINT -> stop; SIGPIPE ignored */
 bool mv_daemon_stop_requested(void);
 void mv_daemon_request_stop(void);
 int mv_daemon_stop_eventfd(void); /* readable once a stop was requested; for poll loops */

@@ -14,7 +14,8 @@ uint64_t mv_now_ns(void);      /* CLOCK_MONOTONIC */
 uint64_t mv_realtime_ns(void); /* CLOCK_REALTIME */
 void mv_sleep_ns(uint64_t ns);
 
-/* Whole-string parses: no trailing garbage, no overflow, no sign surprises. 0 or -EINVAL/-ERANGE. */
+/* Whole-string parses: no trailing garbage, no overflow, no sign surprises. 0 or -EINVAL/-ERANGE.
+ */
 int mv_parse_u64(const char *s, uint64_t *out);
 int mv_parse_u32(const char *s, uint32_t *out);
 int mv_parse_int(const char *s, int *out);

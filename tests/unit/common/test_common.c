@@ -135,9 +135,9 @@ static void test_log_levels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_u64),      cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_bool_int), cmocka_unit_test(test_mac),
-        cmocka_unit_test(test_config),     cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_config),         cmocka_unit_test(test_log_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
