@@ -14,11 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MV_ETH_HLEN       14
-#define MV_ETH_ZLEN       60 /* minimum frame length without FCS */
-#define MV_ETH_MAX_FRAME  (9000 + MV_ETH_HLEN)
-#define MV_ETHERTYPE_AOE  0x88A2
-#define MV_ETHERTYPE_CTRL 0x88B5
+#define MV_ETH_HLEN        14
+#define MV_ETH_ZLEN        60 /* minimum frame length without FCS */
+#define MV_ETH_MAX_FRAME   (9000 + MV_ETH_HLEN)
+#define MV_ETHERTYPE_AOE   0x88A2
+#define MV_ETHERTYPE_CTRL  0x88B5
 #define MV_ETHERTYPE_STATS 0x88B6
 
 enum mv_port_kind { MV_PORT_PACKET, MV_PORT_XDP, MV_PORT_UNIX };
@@ -27,18 +27,25 @@ enum mv_port_kind { MV_PORT_PACKET, MV_PORT_XDP, MV_PORT_UNIX };
 
 struct mv_port_config {
     enum mv_port_kind kind;
-    const char *ifname;    /* PACKET, XDP: the interface */
-    const char *unix_path; /* UNIX: socket path */
-    bool unix_listen;      /* UNIX: bind+listen (server) instead of connect */
+    const char *ifname;      /* PACKET, XDP: the interface */
+    const char *unix_path;   /* UNIX: socket path */
+    bool unix_listen;        /* UNIX: bind+listen (server) instead of connect */
     const uint8_t *unix_mac; /* UNIX: this end's MAC (6 bytes); required */
     /* EtherTypes to receive (host order); others never reach the port. 0 entries = all. */
     uint16_t ethertypes[MV_PORT_MAX_ETHERTYPES];
     unsigned n_ethertypes;
-    unsigned rx_ring_bytes; /* 0 = default (4 MiB) */
+    unsigned rx_ring_bytes;  /* 0 = default (4 MiB) */
     unsigned tx_ring_frames; /* 0 = default (1024) */
     int fanout_group;        /* PACKET: >0 joins a PACKET_FANOUT_HASH group with this id */
     bool xdp_native;         /* XDP: try native (driver) mode before generic */
     unsigned xdp_queue;      /* XDP: the RX queue to bind */
+    /* PACKET: a TPACKET_V3 RX ring hands frames over a block at a time, and the kernel only
+     * wakes the reader when a block is retired (full, or after the 1 ms block timeout), which
+     * batches well but adds up to ~1 ms per request/response. low_latency uses a per-frame
+     * TPACKET_V2 ring instead (woken per frame, still drained in batches). Meant for the
+     * control channel, whose acks are latency-bound even in bulk transfers (measured faster
+     * both ways); high-rate receivers such as AoE keep V3. XDP and UNIX wake per frame anyway. */
+    bool low_latency;
 };
 
 /* A received frame: points into the port's ring, valid until mv_port_recv_done(). */
@@ -60,6 +67,8 @@ int mv_port_open(const struct mv_port_config *cfg, struct mv_port **out, char *e
 void mv_port_close(struct mv_port *port);
 
 enum mv_port_kind mv_port_kind(const struct mv_port *port); /* after any fallback */
+/* Why an XDP port fell back to PACKET (also logged with mv_warn); "" when it did not. */
+const char *mv_port_fallback_reason(const struct mv_port *port);
 const char *mv_port_kind_name(enum mv_port_kind kind);
 int mv_port_fd(const struct mv_port *port); /* poll for POLLIN before mv_port_recv() */
 const uint8_t *mv_port_mac(const struct mv_port *port);
@@ -77,6 +86,7 @@ int mv_port_wait(struct mv_port *port, int timeout_ms);
 /* Sends n frames (copied into the TX ring, padded to MV_ETH_ZLEN) and kicks the kernel once.
  * Returns the number accepted (fewer when the ring is full) or -errno. */
 int mv_port_send(struct mv_port *port, const struct mv_frame *frames, unsigned n);
+/* One frame, same convention: 1 sent, 0 ring full, -EMSGSIZE bad length, other -errno. */
 int mv_port_send_one(struct mv_port *port, const void *frame, size_t len);
 
 void mv_port_get_stats(const struct mv_port *port, struct mv_port_stats *out);
