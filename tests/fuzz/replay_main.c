@@ -11,7 +11,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_SEEDS 256
-#define MAX_INPUT 65536
+#define REPLAY_MAX_INPUT 65536
 #define MUTATIONS 20000
 
 static uint8_t *seeds[MAX_SEEDS];
@@ -35,8 +35,8 @@ static void load_seed(const char *path)
             fclose(f);
         return;
     }
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = fread(buf, 1, MAX_INPUT, f);
+    uint8_t *buf = malloc(REPLAY_MAX_INPUT);
+    size_t n = fread(buf, 1, REPLAY_MAX_INPUT, f);
     fclose(f);
     seeds[nseeds] = buf;
     seed_len[nseeds++] = n;
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
         load_path(argv[i]);
     for (size_t i = 0; i < nseeds; i++)
         LLVMFuzzerTestOneInput(seeds[i], seed_len[i]);
-    static uint8_t buf[MAX_INPUT];
+    static uint8_t buf[REPLAY_MAX_INPUT];
     for (int m = 0; m < MUTATIONS; m++) {
         size_t len = 0;
         if (nseeds) {
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
             len = len ? rng_next() % len : 0;
             break;
         case 2: /* extend with random bytes */
-            for (size_t k = rng_next() % 64; k && len < MAX_INPUT; k--)
+            for (size_t k = rng_next() % 64; k && len < REPLAY_MAX_INPUT; k--)
                 buf[len++] = (uint8_t)rng_next();
             break;
         default: /* random bytes at random places, including length fields */

@@ -1,0 +1,27 @@
+/* mvctld's configuration: an INI file (section [mvctld]) overridden by command-line flags. */
+#ifndef MVCTLD_CONF_H
+#define MVCTLD_CONF_H
+
+#include <stddef.h>
+
+#define MVCTLD_DEFAULT_CONFIG "/etc/mvkvm/mvctld.conf"
+
+struct mvctld_conf {
+    char listen[64];      /* address to bind; default 127.0.0.1 */
+    unsigned port;        /* default 8080 */
+    unsigned threads;     /* HTTP worker threads; default 2 */
+    char db_path[512];    /* default /var/lib/mvkvm/mvctld.db */
+    char admin_user[128]; /* default admin */
+    char admin_password_hash[256];
+    char tls_cert[512], tls_key[512]; /* both set: HTTPS */
+    int log_level;                    /* syslog level */
+};
+
+void mvctld_conf_defaults(struct mvctld_conf *c);
+/* 0, or -1 with "file:line: reason" in err. */
+int mvctld_conf_load(struct mvctld_conf *c, const char *path, char *err, size_t errlen);
+/* Applies one key=value (the INI keys; flags use the same names). 0 or -1 with a reason. */
+int mvctld_conf_set(struct mvctld_conf *c, const char *key, const char *value, char *err,
+                    size_t errlen);
+
+#endif

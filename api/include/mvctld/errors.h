@@ -1,0 +1,83 @@
+/* D2.3's error model (§3.5.2.4.2): {code, message, errors: [{code, message, field, detail}]}.
+ * The numeric codes are stable; messages may be reworded. docs/api/README.md lists them all. */
+#ifndef MVCTLD_ERRORS_H
+#define MVCTLD_ERRORS_H
+
+#include <jansson.h>
+
+enum mvctld_error_code {
+    /* body shape, any object */
+    MVE_FIELD_REQUIRED = 100,
+    MVE_FIELD_TYPE = 101,
+    MVE_FIELD_UNKNOWN = 102,
+    MVE_BODY_NOT_OBJECT = 103,
+    MVE_FIELD_IMMUTABLE = 104,
+    MVE_FIELD_READ_ONLY = 105,
+    MVE_DUPLICATE_ID = 106,
+    /* datastores, D2.3 §3.5.2.1 */
+    MVE_DS_NAME_EMPTY = 1001,
+    MVE_DS_NAME_TOO_LONG = 1002,
+    MVE_DS_NAME_RESERVED = 1003,
+    MVE_DS_NAME_CHARS = 1004,
+    MVE_DS_REPLICAS_LOW = 1005,
+    MVE_DS_OVERCOMMIT_HIGH = 1006,
+    MVE_DS_DISKS_EMPTY = 1007,
+    MVE_DS_DISKS_UNKNOWN = 1008,
+    /* datastores, our additions (README) */
+    MVE_DS_DISK_IN_USE = 1009,
+    MVE_DS_REPLICAS_OVER_DISKS = 1010,
+    MVE_DS_OVERCOMMIT_INVALID = 1011,
+    MVE_DS_REPAIR_TRIGGER = 1012,
+    MVE_DS_REPAIR_PERIOD = 1013,
+    MVE_DS_REPAIR_NUM = 1014,
+    MVE_DS_IN_USE = 1015,
+    MVE_DS_STATE = 1016,
+    MVE_DS_NAME_TAKEN = 1017,
+    MVE_DS_DISK_NOT_MEMBER = 1018,
+    /* resource groups, D2.3 §3.4.2 */
+    MVE_RG_NAME_EMPTY = 2001,
+    MVE_RG_CORES_EMPTY = 2002,
+    MVE_RG_DATASTORES_EMPTY = 2003,
+    MVE_RG_NETWORKS_EMPTY = 2004,
+    MVE_RG_UNKNOWN_ID = 2005,
+    MVE_RG_OVERCOMMIT_LOW = 2006,
+    MVE_RG_OVERCOMMIT_HIGH = 2007,
+    MVE_RG_PINNING_OVERCOMMIT = 2008,
+    /* resource groups, our additions */
+    MVE_RG_FT_UNIT = 2009,
+    MVE_RG_FT_MAX_FAILURES = 2010,
+    MVE_RG_CORE_TAKEN = 2011,
+    MVE_RG_NOT_MEMBER = 2012,
+    /* networks (Appendix 6.2 #7) */
+    MVE_NET_NAME_EMPTY = 3001,
+    MVE_NET_DHCP_TYPE = 3002,
+    MVE_NET_IP_VERSION = 3003,
+    MVE_NET_CIDR = 3004,
+    MVE_NET_IP_RANGE = 3005,
+    MVE_NET_GATEWAY = 3006,
+    MVE_NET_VLAN_TAG = 3007,
+    MVE_NET_VLAN_FLAGS = 3008,
+    MVE_NET_IN_USE = 3009,
+    MVE_NET_DHCP_OPTIONS = 3010,
+    MVE_NET_MAC = 3011,
+    /* nodes */
+    MVE_NODE_ONLINE = 4001,
+    MVE_NODE_IN_USE = 4002,
+};
+
+struct mvctld_errors {
+    json_t *list; /* array of {code, message, field, detail} */
+};
+
+void mvctld_errors_init(struct mvctld_errors *e);
+void mvctld_errors_free(struct mvctld_errors *e);
+int mvctld_errors_count(const struct mvctld_errors *e);
+/* detail may be NULL. */
+void mvctld_errors_add(struct mvctld_errors *e, int code, const char *field, const char *message,
+                       const char *detail);
+int mvctld_errors_has(const struct mvctld_errors *e, int code);
+
+/* {code: status, message} (+ errors when e has any). Steals nothing; e may be NULL. */
+json_t *mvctld_error_body(int status, const char *message, const struct mvctld_errors *e);
+
+#endif
