@@ -21,6 +21,7 @@
 #   rack_link h2 down|up                     # carrier loss on h2's cable
 #   rack_capture_start f.pcap ['ether proto 0x88b6']; rack_capture_stop
 #   rack_down                      # kill everything, remove namespaces and temp dir
+#   rack_keep; RACK_ID=x rack_attach   # leave a rack running past the script; re-attach later
 #
 # Layout: namespace mvr-<id>-sw holds bridge br0 (STP off, no multicast snooping) with port
 # p-<host> per host; namespace mvr-<id>-<host> holds eth0, the other end of that veth. Nothing is
@@ -449,6 +450,16 @@ _rack_teardown() {
         ip netns del "$ns" 2>/dev/null || true
     done
     rm -rf "$dir"
+}
+
+# rack_keep: the rack outlives this shell (a demo left running); later, from any shell,
+# `RACK_ID=<id> rack_attach && rack_down` tears it down, and rack_exec/rack_log work after attach.
+rack_keep() { trap - EXIT INT TERM; }
+
+rack_attach() {
+    _rack_check_id || return 1
+    [ -d "/tmp/mvrack-$RACK_ID" ] || return 1
+    RACK_DIR=/tmp/mvrack-$RACK_ID
 }
 
 rack_down() {

@@ -1,0 +1,31 @@
+/* Binds a control channel (and optionally discovery and a datagram receiver) to an mv_port, for
+ * daemons with a poll loop: poll mv_chan_port_fd() for POLLIN with mv_chan_port_timeout_ms() as
+ * the timeout, then call mv_chan_port_process(). */
+#ifndef MV_CHAN_PORT_H
+#define MV_CHAN_PORT_H
+
+#include <stdint.h>
+
+#include "mv/channel.h"
+#include "mv/discovery.h"
+#include "mv/port.h"
+
+/* Frames on EtherTypes other than control (e.g. stats 0x88B6) go here instead of the channel. */
+typedef void (*mv_chan_port_other_fn)(void *user, const uint8_t *frame, size_t len);
+
+struct mv_chan_port {
+    struct mv_port *port;
+    struct mv_chan *chan;
+    struct mv_disc *disc; /* optional */
+    mv_chan_port_other_fn on_other;
+    void *other_user;
+};
+
+/* A send callback for mv_chan_config.send (user = the mv_port). */
+int mv_chan_port_send(void *port, const uint8_t *frame, size_t len);
+int mv_chan_port_fd(const struct mv_chan_port *cp);
+int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns); /* -1: none */
+/* Receives every waiting frame, feeds it, runs timers. Returns frames processed or -errno. */
+int mv_chan_port_process(struct mv_chan_port *cp, uint64_t now_ns);
+
+#endif
