@@ -67,7 +67,9 @@ struct mv_port_xdp {
     uint64_t sw_dropped;
 };
 
-static int libbpf_log_to_debug(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* The format comes from libbpf itself: tell the compiler it is a printf format. */
+__attribute__((format(printf, 2, 0))) static int libbpf_log_to_debug(enum libbpf_print_level level,
+                                                                     const char *fmt, va_list ap)
 {
     char buf[512];
     size_t n;
