@@ -17,6 +17,55 @@ void mvctld_conf_defaults(struct mvctld_conf *c)
     snprintf(c->db_path, sizeof c->db_path, "/var/lib/mvkvm/mvctld.db");
     snprintf(c->admin_user, sizeof c->admin_user, "admin");
     c->log_level = LOG_INFO;
+    snprintf(c->wire.key_file, sizeof c->wire.key_file, "/etc/mvkvm/cluster.key");
+    c->wire.hello_ms = 1000;
+    c->wire.dead_after_ms = 4000;
+    c->wire.inventory_s = 30;
+    c->wire.format_timeout_s = 60;
+}
+
+static int copy(char *dst, size_t cap, const char *key, const char *value, char *err,
+                size_t errlen);
+
+static int set_range(unsigned *dst, const char *key, const char *value, unsigned lo, unsigned hi,
+                     char *err, size_t errlen)
+{
+    uint32_t n;
+    if (mv_parse_u32(value, &n) != 0 || n < lo || n > hi) {
+        snprintf(err, errlen, "%s must be %u-%u, not '%s'", key, lo, hi, value);
+        return -1;
+    }
+    *dst = n;
+    return 0;
+}
+
+static int wire_set(struct mvctld_wire_conf *w, const char *key, const char *value, char *err,
+                    size_t errlen)
+{
+    if (strcmp(key, "interface") == 0)
+        return copy(w->ifname, sizeof w->ifname, key, value, err, errlen);
+    if (strcmp(key, "key_file") == 0)
+        return copy(w->key_file, sizeof w->key_file, key, value, err, errlen);
+    if (strcmp(key, "node_name") == 0)
+        return copy(w->node_name, sizeof w->node_name, key, value, err, errlen);
+    if (strcmp(key, "state_file") == 0)
+        return copy(w->state_file, sizeof w->state_file, key, value, err, errlen);
+    if (strcmp(key, "blade") == 0)
+        return copy(w->blade, sizeof w->blade, key, value, err, errlen);
+    if (strcmp(key, "chassis") == 0)
+        return copy(w->chassis, sizeof w->chassis, key, value, err, errlen);
+    if (strcmp(key, "rack") == 0)
+        return copy(w->rack, sizeof w->rack, key, value, err, errlen);
+    if (strcmp(key, "hello_interval_ms") == 0)
+        return set_range(&w->hello_ms, key, value, 100, 60000, err, errlen);
+    if (strcmp(key, "dead_after_ms") == 0)
+        return set_range(&w->dead_after_ms, key, value, 300, 600000, err, errlen);
+    if (strcmp(key, "inventory_interval") == 0)
+        return set_range(&w->inventory_s, key, value, 1, 86400, err, errlen);
+    if (strcmp(key, "format_timeout") == 0)
+        return set_range(&w->format_timeout_s, key, value, 1, 3600, err, errlen);
+    snprintf(err, errlen, "unknown key '%s' in [wire]", key);
+    return -1;
 }
 
 static int copy(char *dst, size_t cap, const char *key, const char *value, char *err, size_t errlen)
@@ -33,6 +82,8 @@ int mvctld_conf_set(struct mvctld_conf *c, const char *key, const char *value, c
                     size_t errlen)
 {
     uint32_t n;
+    if (strncmp(key, "wire.", 5) == 0)
+        return wire_set(&c->wire, key + 5, value, err, errlen);
     if (strcmp(key, "listen") == 0)
         return copy(c->listen, sizeof c->listen, key, value, err, errlen);
     if (strcmp(key, "port") == 0) {
@@ -77,8 +128,10 @@ int mvctld_conf_set(struct mvctld_conf *c, const char *key, const char *value, c
 static int conf_entry(void *user, const char *section, const char *key, const char *value,
                       char *err, size_t errlen)
 {
+    if (strcmp(section, "wire") == 0)
+        return wire_set(&((struct mvctld_conf *)user)->wire, key, value, err, errlen);
     if (strcmp(section, "mvctld") != 0) {
-        snprintf(err, errlen, "unknown section [%s] (expected [mvctld])", section);
+        snprintf(err, errlen, "unknown section [%s] (expected [mvctld] or [wire])", section);
         return -1;
     }
     return mvctld_conf_set(user, key, value, err, errlen);

@@ -74,6 +74,17 @@ static const char *const migrations[] = {
     "CREATE INDEX disks_by_datastore ON disks(datastore_id);"
     "CREATE INDEX rg_datastores_by_ds ON rg_datastores(datastore_id);"
     "CREATE INDEX rg_networks_by_net ON rg_networks(network_id);",
+    /* 3: the wire layer. A drive's path on its host (what drive_format names), its usable
+     * capacity once formatted, and the state of the controller's format command for the disk's
+     * datastore ('' none, 'pending', 'done', 'failed' + the host's error). disk_releases: drives
+     * of deleted datastores whose host has not yet confirmed the release. */
+    "ALTER TABLE disks ADD COLUMN path TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE disks ADD COLUMN capacity INTEGER;"
+    "ALTER TABLE disks ADD COLUMN format_state TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE disks ADD COLUMN format_error TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE disk_releases ("
+    "  disk_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, path TEXT NOT NULL,"
+    "  datastore_id TEXT NOT NULL);",
 };
 
 int mvctld_db_latest_version(void)

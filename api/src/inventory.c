@@ -128,6 +128,12 @@ static int inventory_check(const json_t *inv, char *err, size_t errlen)
             BAD("inventory: drives[%zu] needs an id and size_bytes (vendor, model, serial are "
                 "optional strings)",
                 i);
+        /* The wire layer names the drive by its path in drive_format requests. */
+        if (!opt_str(v, "path", 255, &s) || (*s && s[0] != '/') ||
+            !opt_int(v, "capacity", 0, INT64_MAX / 4, 0, &n))
+            BAD("inventory: drives[%zu]: path must be an absolute path of at most 255 bytes and "
+                "capacity a non-negative integer",
+                i);
     }
     return 0;
 }
@@ -212,15 +218,23 @@ static int inventory_write(struct mvctld_db *db, const json_t *inv,
         const char *vendor = json_string_value(json_object_get(v, "vendor"));
         const char *model = json_string_value(json_object_get(v, "model"));
         const char *serial = json_string_value(json_object_get(v, "serial"));
+        const char *path = json_string_value(json_object_get(v, "path"));
+        json_t *cap = json_object_get(v, "capacity");
+        /* A drive whose last format failed stays 'error' until it is formatted again. */
         if (mvctld_sql_run(db,
                            "INSERT INTO disks (id, node_id, total, vendor, model, serial_number, "
-                           "present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) "
+                           "present, path, capacity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, "
+                           "CASE WHEN ?8 < 0 THEN NULL ELSE ?8 END) "
                            "ON CONFLICT(id) DO UPDATE SET node_id = ?2, total = ?3, vendor = ?4, "
-                           "model = ?5, serial_number = ?6, present = 1, "
-                           "state = CASE WHEN state = 'error' THEN 'enabled' ELSE state END",
-                           "ssIsss", json_string_value(json_object_get(v, "id")), node,
+                           "model = ?5, serial_number = ?6, present = 1, path = ?7, "
+                           "capacity = CASE WHEN ?8 < 0 THEN capacity ELSE ?8 END, "
+                           "state = CASE WHEN state = 'error' AND format_state != 'failed' "
+                           "THEN 'enabled' ELSE state END",
+                           "ssIssssI", json_string_value(json_object_get(v, "id")), node,
                            (long long)json_integer_value(json_object_get(v, "size_bytes")),
-                           vendor ? vendor : "", model ? model : "", serial ? serial : "") != 0)
+                           vendor ? vendor : "", model ? model : "", serial ? serial : "",
+                           path ? path : "",
+                           json_is_integer(cap) ? (long long)json_integer_value(cap) : -1LL) != 0)
             return -1;
     }
     if (mvctld_sql_run(db,

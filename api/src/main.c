@@ -1,5 +1,6 @@
-/* mvctld: the rack controller. This build serves the internal REST API (/api) over the SQLite
- * state; inventory comes from agents (through the wire layer) or from static files. */
+/* mvctld: the rack controller. It serves the internal REST API (/api) over the SQLite state;
+ * inventory comes from the agents (the wire layer, when [wire] names an interface) or from
+ * static files. */
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -15,19 +16,26 @@
 #include "mvctld/db.h"
 #include "mvctld/inventory.h"
 #include "mvctld/server.h"
+#include "mvctld/wire.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: mvctld [OPTIONS]\n"
             "The mvkvm rack controller: SQLite state and the internal REST API (/api).\n\n"
-            "  -c, --config FILE        INI file with a [mvctld] section (default %s;\n"
+            "  -c, --config FILE        INI file with a [mvctld] section and optionally a\n"
+            "                           [wire] section (default %s;\n"
             "                           missing default file is not an error)\n"
             "  -l, --listen ADDR        address to listen on (default 127.0.0.1)\n"
             "  -p, --port N             TCP port (default 8080; 0 picks a free one)\n"
             "  -d, --db PATH            database file (default /var/lib/mvkvm/mvctld.db)\n"
             "  -t, --threads N          HTTP worker threads (default 2)\n"
             "      --log-level LEVEL    debug, info, notice, warning, err\n"
+            "  -i, --wire-interface IF  control interface towards the agents ([wire]\n"
+            "                           interface); without one mvctld runs without agents\n"
+            "  -k, --wire-key FILE      cluster key file ([wire] key_file,\n"
+            "                           default /etc/mvkvm/cluster.key)\n"
+            "      --wire-name NAME     host name announced ([wire] node_name)\n"
             "      --import-inventory FILE\n"
             "                           apply a static inventory (one host object or an\n"
             "                           array of them, the agent's format) and exit; safe\n"
@@ -74,7 +82,7 @@ static int hash_password(void)
     return 0;
 }
 
-enum { OPT_LOG_LEVEL = 256, OPT_IMPORT, OPT_HASH };
+enum { OPT_LOG_LEVEL = 256, OPT_IMPORT, OPT_HASH, OPT_WIRE_NAME };
 
 int main(int argc, char **argv)
 {
@@ -87,6 +95,9 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"import-inventory", required_argument, NULL, OPT_IMPORT},
         {"hash-password", no_argument, NULL, OPT_HASH},
+        {"wire-interface", required_argument, NULL, 'i'},
+        {"wire-key", required_argument, NULL, 'k'},
+        {"wire-name", required_argument, NULL, OPT_WIRE_NAME},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
@@ -97,7 +108,7 @@ int main(int argc, char **argv)
     const char *keys[16], *vals[16];
     int nflags = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "c:l:p:d:t:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:l:p:d:t:i:k:hV", opts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
         case 'c':
@@ -117,6 +128,15 @@ int main(int argc, char **argv)
             break;
         case OPT_LOG_LEVEL:
             key = "log_level";
+            break;
+        case 'i':
+            key = "wire.interface";
+            break;
+        case 'k':
+            key = "wire.key_file";
+            break;
+        case OPT_WIRE_NAME:
+            key = "wire.node_name";
             break;
         case OPT_IMPORT:
             import = optarg;
@@ -189,9 +209,18 @@ int main(int argc, char **argv)
     }
     struct mvctld_ctx ctx = {.db = &db};
     mv_daemon_handle_signals();
+    /* The wire first: it sets ctx.host_ops, which the HTTP threads read. */
+    struct mvctld_wire *wire = NULL;
+    if (conf.wire.ifname[0] && !(wire = mvctld_wire_start(&conf, &ctx, err, sizeof err))) {
+        mv_err("%s", err);
+        mvctld_auth_destroy(&auth);
+        mvctld_db_close(&db);
+        return 1;
+    }
     struct mvctld_server *srv = mvctld_server_start(&conf, &ctx, &auth, err, sizeof err);
     if (!srv) {
         mv_err("%s", err);
+        mvctld_wire_stop(wire);
         mvctld_auth_destroy(&auth);
         mvctld_db_close(&db);
         return 1;
@@ -204,6 +233,7 @@ int main(int argc, char **argv)
         poll(&pfd, 1, 1000);
     mv_info("stopping");
     mvctld_server_stop(srv);
+    mvctld_wire_stop(wire);
     mvctld_auth_destroy(&auth);
     mvctld_db_close(&db);
     return 0;

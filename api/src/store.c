@@ -55,7 +55,7 @@ static json_t *column_array(struct mvctld_db *db, sqlite3_stmt *st, bool integer
 
 #define DISK_COLS                                                                                  \
     "d.id, d.node_id, d.total, d.vendor, d.model, d.serial_number, d.datastore_id, d.state, "      \
-    "d.present, d.used, n.state"
+    "d.present, d.used, n.state, d.format_state"
 #define DISK_FROM " FROM disks d JOIN nodes n ON n.id = d.node_id "
 
 static json_t *disk_row(sqlite3_stmt *st)
@@ -63,13 +63,17 @@ static json_t *disk_row(sqlite3_stmt *st)
     bool present = sqlite3_column_int(st, 8);
     const char *state = mvctld_sql_col_text(st, 7);
     bool node_up = strcmp(mvctld_sql_col_text(st, 10), "online") == 0;
-    json_t *d = json_pack(
-        "{s:s, s:s, s:s, s:f, s:I, s:s, s:s, s:s, s:b, s:s, s:b}", "id", mvctld_sql_col_text(st, 0),
-        "mvgroup_id", mvctld_sql_col_text(st, 1), "node_id", mvctld_sql_col_text(st, 1), "used",
-        sqlite3_column_double(st, 9), "total", (json_int_t)sqlite3_column_int64(st, 2), "vendor",
-        mvctld_sql_col_text(st, 3), "model", mvctld_sql_col_text(st, 4), "serial_number",
-        mvctld_sql_col_text(st, 5), "is_up", present && node_up && strcmp(state, "enabled") == 0,
-        "state", state, "present", present);
+    /* A drive is not usable while the hosts format it or after its format failed. */
+    const char *fmt = mvctld_sql_col_text(st, 11);
+    bool formatted = strcmp(fmt, "pending") != 0 && strcmp(fmt, "failed") != 0;
+    json_t *d =
+        json_pack("{s:s, s:s, s:s, s:f, s:I, s:s, s:s, s:s, s:b, s:s, s:b}", "id",
+                  mvctld_sql_col_text(st, 0), "mvgroup_id", mvctld_sql_col_text(st, 1), "node_id",
+                  mvctld_sql_col_text(st, 1), "used", sqlite3_column_double(st, 9), "total",
+                  (json_int_t)sqlite3_column_int64(st, 2), "vendor", mvctld_sql_col_text(st, 3),
+                  "model", mvctld_sql_col_text(st, 4), "serial_number", mvctld_sql_col_text(st, 5),
+                  "is_up", present && node_up && formatted && strcmp(state, "enabled") == 0,
+                  "state", state, "present", present);
     if (sqlite3_column_type(st, 6) == SQLITE_NULL)
         json_object_set_new(d, "datastore", json_null());
     else
@@ -289,6 +293,41 @@ int mvctld_node_delete(struct mvctld_ctx *c, const char *id, json_t **out)
 
 /* ---------------------------------------------------------------- datastores */
 
+/* Bytes a disk gives its datastore: what the host reported after formatting it, else its raw
+ * size (before the format answer, and without a wire layer). */
+#define DISK_USABLE                                                                                \
+    "CASE WHEN format_state = 'done' AND capacity IS NOT NULL THEN capacity ELSE total END"
+
+/* The state a datastore shows: formatting while a format command is outstanding, error (with
+ * the host's reason) when one failed, else what the administrator set (enabled/disabled).
+ * Sets *reason (malloc'd) for the first two. */
+static const char *datastore_state(struct mvctld_db *db, const char *id, const char *admin,
+                                   char **reason)
+{
+    *reason = NULL;
+    if (mvctld_sql_int(db, 0,
+                       "SELECT count(*) FROM disks WHERE datastore_id = ? AND "
+                       "format_state = 'pending'",
+                       "s", id)) {
+        *reason = strdup("The hosts are formatting the datastore's drives.");
+        return "formatting";
+    }
+    sqlite3_stmt *st = mvctld_sql_query(db,
+                                        "SELECT id, node_id, format_error FROM disks WHERE "
+                                        "datastore_id = ? AND format_state = 'failed' ORDER BY id",
+                                        "s", id);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "Disk %s on node %s: %s", mvctld_sql_col_text(st, 0),
+                 mvctld_sql_col_text(st, 1), mvctld_sql_col_text(st, 2));
+        *reason = strdup(buf);
+        sqlite3_finalize(st);
+        return "error";
+    }
+    sqlite3_finalize(st);
+    return admin;
+}
+
 #define DS_SELECT                                                                                  \
     "SELECT id, name, description, replicas, overcommit_disk, is_thin, has_db_metadata, "          \
     "repair_trigger, repair_period_sec, num_of_repairs, state, reserved, used, orphan_vdisks "     \
@@ -300,8 +339,10 @@ static json_t *datastore_rows(struct mvctld_db *db, sqlite3_stmt *st)
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         const char *id = mvctld_sql_col_text(st, 0);
         json_int_t replicas = sqlite3_column_int64(st, 3);
-        json_int_t raw =
-            mvctld_sql_int(db, 0, "SELECT sum(total) FROM disks WHERE datastore_id = ?", "s", id);
+        json_int_t raw = mvctld_sql_int(db, 0,
+                                        "SELECT sum(" DISK_USABLE ") FROM disks "
+                                        "WHERE datastore_id = ?",
+                                        "s", id);
         json_int_t total = replicas > 0 ? raw / replicas : 0;
         json_int_t used = sqlite3_column_int64(st, 12);
         json_t *policy = json_pack("{s:s}", "trigger", mvctld_sql_col_text(st, 7));
@@ -313,14 +354,20 @@ static json_t *datastore_rows(struct mvctld_db *db, sqlite3_stmt *st)
                             sqlite3_column_type(st, 9) == SQLITE_NULL
                                 ? json_null()
                                 : json_integer(sqlite3_column_int64(st, 9)));
+        char *reason;
+        const char *state = datastore_state(db, id, mvctld_sql_col_text(st, 10), &reason);
         json_t *ds = json_pack(
             "{s:s, s:s, s:s, s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:o, s:b, s:b}", "id", id,
             "name", mvctld_sql_col_text(st, 1), "description", mvctld_sql_col_text(st, 2),
             "replicas", replicas, "overcommit_disk", mvctld_sql_col_text(st, 4), "reserved",
             sqlite3_column_int(st, 11), "total", total, "used", used, "orphan_vdisks",
             (json_int_t)sqlite3_column_int64(st, 13), "available", total > used ? total - used : 0,
-            "state", mvctld_sql_col_text(st, 10), "repair_volume_policy", policy, "has_db_metadata",
+            "state", state, "repair_volume_policy", policy, "has_db_metadata",
             sqlite3_column_int(st, 6), "is_thin", sqlite3_column_int(st, 5));
+        /* Only in the wire layer's states, so objects in D2.3's states keep D2.3's shape. */
+        if (reason)
+            json_object_set_new(ds, "state_reason", json_string(reason));
+        free(reason);
         json_object_set_new(ds, "disks",
                             disk_rows(mvctld_sql_query(db,
                                                        "SELECT " DISK_COLS DISK_FROM
@@ -462,8 +509,11 @@ static void mark_disks_error(struct mvctld_ctx *c, const json_t *ids)
     json_t *d;
     json_array_foreach(ids, i, d)
     {
-        mvctld_sql_run(c->db, "UPDATE disks SET state = 'error' WHERE id = ?", "s",
-                       json_string_value(d));
+        mvctld_sql_run(c->db,
+                       "UPDATE disks SET state = 'error', format_state = 'failed', "
+                       "format_error = 'The controller could not send the format command.' "
+                       "WHERE id = ?",
+                       "s", json_string_value(d));
     }
     mvctld_db_touch(c->db);
 }
@@ -544,6 +594,17 @@ static int datastore_write(struct mvctld_ctx *c, const char *id, const json_t *b
     return rc;
 }
 
+/* A disk leaving its datastore forgets the format outcome (a failed one no longer matters). */
+#define DISK_RESET                                                                                 \
+    "format_state = '', format_error = '', "                                                       \
+    "state = CASE WHEN state = 'error' AND present THEN 'enabled' ELSE state END"
+
+static bool have_wire(const struct mvctld_ctx *c)
+{
+    return c->host_ops && c->host_ops->format_drives;
+}
+
+/* With a wire layer each new disk waits for its host's format answer (format_state). */
 static int assign_disks(struct mvctld_ctx *c, const char *id, const json_t *disks)
 {
     size_t i;
@@ -551,11 +612,47 @@ static int assign_disks(struct mvctld_ctx *c, const char *id, const json_t *disk
     json_array_foreach(disks, i, d)
     {
         if (mvctld_sql_run(c->db,
-                           "UPDATE disks SET datastore_id = ?, state = 'enabled' WHERE id = ?",
-                           "ss", id, json_string_value(d)) != 0)
+                           "UPDATE disks SET datastore_id = ?1, state = 'enabled', "
+                           "format_state = CASE WHEN ?3 THEN 'pending' ELSE '' END, "
+                           "format_error = '' WHERE id = ?2",
+                           "ssb", id, json_string_value(d), have_wire(c)) != 0)
             return -1;
     }
     return 0;
+}
+
+/* Drives can only be formatted on nodes whose agent is up (refused up front, 1019). */
+static void check_disks_reachable(struct mvctld_ctx *c, const json_t *disks, const char *field,
+                                  struct mvctld_errors *e)
+{
+    if (!have_wire(c))
+        return;
+    size_t i;
+    json_t *d;
+    json_array_foreach(disks, i, d)
+    {
+        sqlite3_stmt *st = mvctld_sql_query(c->db,
+                                            "SELECT n.id, n.state, n.source, d.path FROM disks d "
+                                            "JOIN nodes n ON n.id = d.node_id WHERE d.id = ?",
+                                            "s", json_string_value(d));
+        if (st && sqlite3_step(st) == SQLITE_ROW) {
+            const char *why = NULL;
+            if (strcmp(mvctld_sql_col_text(st, 2), "agent") != 0)
+                why = "has no agent (static inventory)";
+            else if (strcmp(mvctld_sql_col_text(st, 1), "online") != 0)
+                why = "is offline";
+            else if (!mvctld_sql_col_text(st, 3)[0])
+                why = "did not report the drive's path";
+            if (why) {
+                char path[64], detail[200];
+                snprintf(path, sizeof path, "%s[%zu]", field, i);
+                snprintf(detail, sizeof detail, "Node %.40s %s.", mvctld_sql_col_text(st, 0), why);
+                mvctld_errors_add(e, MVE_DS_DISK_UNREACHABLE, path,
+                                  "The disk's node cannot format it now.", detail);
+            }
+        }
+        sqlite3_finalize(st);
+    }
 }
 
 int mvctld_datastore_create(struct mvctld_ctx *c, const json_t *body, json_t **out)
@@ -567,6 +664,8 @@ int mvctld_datastore_create(struct mvctld_ctx *c, const json_t *body, json_t **o
     const json_t *disks = json_object_get(body, "disks");
     check_disks_free(c->db, disks, NULL, "disks", &e);
     check_datastore_name_free(c->db, json_string_value(json_object_get(body, "name")), NULL, &e);
+    if (!mvctld_errors_count(&e))
+        check_disks_reachable(c, disks, "disks", &e);
     if (mvctld_errors_count(&e))
         return fail_422(&e, out);
     mvctld_errors_free(&e);
@@ -614,7 +713,21 @@ int mvctld_datastore_edit(struct mvctld_ctx *c, const char *id, const json_t *bo
             json_object_set(merged, key, v);
     }
     const char *state = json_string_value(json_object_get(body, "state"));
-    char *state_copy = strdup(state ? state : json_string_value(json_object_get(ds, "state")));
+    const char *shown = json_string_value(json_object_get(ds, "state"));
+    if (state && (strcmp(shown, "formatting") == 0 || strcmp(shown, "error") == 0))
+        mvctld_errors_add(&e, MVE_DS_BUSY, "state",
+                          "The state cannot change while the drives are formatted or after "
+                          "their format failed.",
+                          "Wait for the format, or remove the failed disks.");
+    /* The stored (administrative) state, not the one derived from the format commands. */
+    char *state_copy = state ? strdup(state) : NULL;
+    if (!state_copy) {
+        sqlite3_stmt *st =
+            mvctld_sql_query(c->db, "SELECT state FROM datastores WHERE id = ?", "s", id);
+        state_copy =
+            strdup(st && sqlite3_step(st) == SQLITE_ROW ? mvctld_sql_col_text(st, 0) : "enabled");
+        sqlite3_finalize(st);
+    }
     mvctld_validate_datastore(merged, MVCTLD_BODY_CREATE, &e);
     check_datastore_name_free(c->db, json_string_value(json_object_get(merged, "name")), id, &e);
     if (mvctld_errors_count(&e)) {
@@ -671,8 +784,9 @@ int mvctld_datastore_delete(struct mvctld_ctx *c, const char *id, json_t **out)
     json_decref(ds);
     if (mvctld_db_begin(c->db) != 0 ||
         mvctld_sql_run(c->db,
-                       "UPDATE disks SET datastore_id = NULL, used = 0 WHERE datastore_id = ?", "s",
-                       id) != 0 ||
+                       "UPDATE disks SET datastore_id = NULL, used = 0, " DISK_RESET
+                       " WHERE datastore_id = ?",
+                       "s", id) != 0 ||
         mvctld_sql_run(c->db, "DELETE FROM datastores WHERE id = ?", "s", id) != 0 ||
         mvctld_db_commit(c->db) != 0) {
         json_decref(ids);
@@ -700,6 +814,8 @@ int mvctld_datastore_add_disks(struct mvctld_ctx *c, const char *id, const json_
         return fail_422(&e, out);
     const json_t *disks = json_object_get(body, "disks");
     check_disks_free(c->db, disks, NULL, "disks", &e);
+    if (!mvctld_errors_count(&e))
+        check_disks_reachable(c, disks, "disks", &e);
     if (mvctld_errors_count(&e))
         return fail_422(&e, out);
     mvctld_errors_free(&e);
@@ -741,8 +857,9 @@ int mvctld_datastore_remove_disk(struct mvctld_ctx *c, const char *id, const cha
     if (mvctld_errors_count(&e))
         return fail_422(&e, out);
     mvctld_errors_free(&e);
-    if (mvctld_sql_run(c->db, "UPDATE disks SET datastore_id = NULL, used = 0 WHERE id = ?", "s",
-                       disk_id) != 0)
+    if (mvctld_sql_run(
+            c->db, "UPDATE disks SET datastore_id = NULL, used = 0, " DISK_RESET " WHERE id = ?",
+            "s", disk_id) != 0)
         return fail_500(c, out);
     mvctld_db_touch(c->db);
     json_t *ids = json_pack("[s]", disk_id);
@@ -784,7 +901,7 @@ static json_t *group_rows(struct mvctld_db *db, sqlite3_stmt *st)
         /* Usable capacity of each datastore: raw bytes over replicas. */
         json_int_t storage = mvctld_sql_int(
             db, 0,
-            "SELECT sum(cap) FROM (SELECT (SELECT coalesce(sum(total), 0) FROM disks "
+            "SELECT sum(cap) FROM (SELECT (SELECT coalesce(sum(" DISK_USABLE "), 0) FROM disks "
             "WHERE datastore_id = ds.id) / ds.replicas AS cap FROM datastores ds "
             "JOIN rg_datastores r ON r.datastore_id = ds.id WHERE r.rg_id = ?)",
             "I", id);

@@ -34,6 +34,8 @@ enum mvctld_error_code {
     MVE_DS_STATE = 1016,
     MVE_DS_NAME_TAKEN = 1017,
     MVE_DS_DISK_NOT_MEMBER = 1018,
+    MVE_DS_DISK_UNREACHABLE = 1019, /* wire: the disk's node is offline or has no agent */
+    MVE_DS_BUSY = 1020,             /* wire: state edit while formatting or failed */
     /* resource groups, D2.3 §3.4.2 */
     MVE_RG_NAME_EMPTY = 2001,
     MVE_RG_CORES_EMPTY = 2002,
