@@ -1,6 +1,6 @@
 /* Channel setup shared by channel_rr.c and channel_bulk.c: a PACKET port (low_latency: the
  * per-frame ring measured faster here for both figures, as acks are not held back), a fixed key,
- * a channel bound to the port with mv/chan_port.h, and a poll loop step. */
+ * a channel bound to the port with mv/chan_port.h (burst output), and a poll loop step. */
 #ifndef BENCH_CHAN_H
 #define BENCH_CHAN_H
 
@@ -13,6 +13,7 @@
 
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 
 struct bench_chan {
     struct mv_keyring keys;
@@ -45,6 +46,7 @@ static inline int bench_chan_open(struct bench_chan *b, const char *ifname, bool
     cfg->mtu = mv_port_mtu(b->port);
     cfg->keys = &b->keys;
     cfg->send = mv_chan_port_send;
+    cfg->send_batch = mv_chan_port_send_batch;
     cfg->send_user = b->port;
     rc = mv_chan_create(cfg, &b->chan);
     if (rc < 0) {
@@ -61,11 +63,14 @@ static inline int bench_chan_open(struct bench_chan *b, const char *ifname, bool
 static inline void bench_chan_step(struct bench_chan *b, int max_ms)
 {
     struct pollfd pfd = {.fd = mv_chan_port_fd(&b->cp), .events = POLLIN};
-    int to = mv_chan_port_timeout_ms(&b->cp, mv_now_ns());
+    int64_t to = mv_chan_port_timeout_ns(&b->cp, mv_now_ns());
+    struct timespec ts;
 
-    if (to < 0 || to > max_ms)
-        to = max_ms;
-    poll(&pfd, 1, to);
+    if (to < 0 || to > (int64_t)max_ms * 1000000)
+        to = (int64_t)max_ms * 1000000;
+    ts.tv_sec = (time_t)(to / 1000000000);
+    ts.tv_nsec = (long)(to % 1000000000);
+    ppoll(&pfd, 1, &ts, NULL);
     mv_chan_port_process(&b->cp, mv_now_ns());
 }
 

@@ -1,6 +1,8 @@
 /* Reliable channel: bulk one-way transfer (vs bench_frame_blast on the same path).
  *   bench_channel_bulk server <ifname> <max-seconds>           -> mbps=<MB/s delivered> msgs=<n>
- *   bench_channel_bulk client <ifname> <server-mac> <seconds> <msg-bytes> */
+ *   bench_channel_bulk client <ifname> <server-mac> <seconds> <msg-bytes>
+ * BENCH_COUNTERS=1 in the client's environment prints its channel counters to stderr (retransmits,
+ * probes, RTOs, cwnd: what to look at when the figure is low). */
 #include "bench_chan.h"
 
 #include <errno.h>
@@ -79,6 +81,11 @@ int main(int argc, char **argv)
     drain_until = mv_now_ns() + 2000000000u;
     while (mv_chan_tx_queued(s.b.chan, SERVER_NODE) && mv_now_ns() < drain_until)
         bench_chan_step(&s.b, 10);
+    if (getenv("BENCH_COUNTERS")) {
+        static char buf[16384];
+        mv_chan_format_counters(s.b.chan, buf, sizeof(buf), false);
+        fputs(buf, stderr);
+    }
     bench_chan_close(&s.b);
     free(msg);
     return 0;

@@ -5,10 +5,17 @@
 
 #include "mv/util.h"
 
+#define CHAN_PORT_ACK_EVERY 8 /* received frames per coalesced ack within a batch */
+
 int mv_chan_port_send(void *port, const uint8_t *frame, size_t len)
 {
     int rc = mv_port_send_one(port, frame, len);
     return rc == 1 ? 0 : (rc < 0 ? rc : -ENOBUFS);
+}
+
+int mv_chan_port_send_batch(void *port, const struct mv_frame *frames, unsigned n)
+{
+    return mv_port_send(port, frames, n);
 }
 
 int mv_chan_port_fd(const struct mv_chan_port *cp)
@@ -16,7 +23,7 @@ int mv_chan_port_fd(const struct mv_chan_port *cp)
     return mv_port_fd(cp->port);
 }
 
-int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns)
+int64_t mv_chan_port_timeout_ns(const struct mv_chan_port *cp, uint64_t now_ns)
 {
     uint64_t d = mv_chan_next_deadline(cp->chan);
     if (cp->disc)
@@ -25,19 +32,33 @@ int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns)
         return -1;
     if (d <= now_ns)
         return 0;
-    uint64_t ms = (d - now_ns + 999999) / 1000000;
-    return ms > 60000 ? 60000 : (int)ms;
+    return (int64_t)MV_MIN(d - now_ns, 60000000000ull);
+}
+
+int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns)
+{
+    int64_t ns = mv_chan_port_timeout_ns(cp, now_ns);
+    return ns < 0 ? -1 : (int)((ns + 999999) / 1000000);
 }
 
 int mv_chan_port_process(struct mv_chan_port *cp, uint64_t now_ns)
 {
     struct mv_frame frames[64];
-    int total = 0;
+    int total = 0, rc = 0;
+    mv_chan_cork(cp->chan);
     for (;;) {
         int n = mv_port_recv(cp->port, frames, MV_ARRAY_SIZE(frames));
-        if (n < 0)
-            return n;
+        if (n < 0) {
+            rc = n;
+            break;
+        }
         for (int i = 0; i < n; i++) {
+            if (i && i % CHAN_PORT_ACK_EVERY == 0) {
+                /* Answer part of a large batch early: the sender refills its window while
+                 * this side works through the rest. */
+                mv_chan_uncork(cp->chan);
+                mv_chan_cork(cp->chan);
+            }
             const uint8_t *f = frames[i].data;
             size_t len = frames[i].len;
             bool ctrl = len >= MV_ETH_HLEN && f[12] == (MV_ETHERTYPE_CTRL >> 8) &&
@@ -51,10 +72,16 @@ int mv_chan_port_process(struct mv_chan_port *cp, uint64_t now_ns)
         total += n;
         if (n < (int)MV_ARRAY_SIZE(frames))
             break;
+        /* More waiting: answer this batch before reading on. */
+        mv_chan_uncork(cp->chan);
+        mv_chan_cork(cp->chan);
         now_ns = mv_now_ns();
     }
-    mv_chan_tick(cp->chan, now_ns);
-    if (cp->disc)
-        mv_disc_tick(cp->disc, now_ns);
-    return total;
+    if (rc == 0) {
+        mv_chan_tick(cp->chan, now_ns);
+        if (cp->disc)
+            mv_disc_tick(cp->disc, now_ns);
+    }
+    mv_chan_uncork(cp->chan);
+    return rc < 0 ? rc : total;
 }

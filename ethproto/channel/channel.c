@@ -23,9 +23,14 @@
 #define DEF_REASM_LIMIT  (16u << 20)
 #define DEF_MAX_PEERS    1024
 #define DEF_RESP_CACHE   64
-#define INITIAL_CWND     4
-#define MIN_CWND         4u /* floor of multiplicative decrease on fast-detected loss */
-#define REORDER_THRESH   3  /* later transmissions delivered before a frame counts as lost */
+#define INITIAL_CWND     10        /* frames, as TCP's initial window (RFC 6928) */
+#define MIN_CWND         16u       /* floor of multiplicative decrease on fast-detected loss */
+#define REORDER_THRESH   3         /* later transmissions delivered before a frame counts as lost */
+#define MAX_TLP          3         /* tail loss probes without progress before the RTO may fire */
+#define PTO_MIN          200000ull /* 200 us: floor of the probe timeout */
+#define REO_MIN          20000ull  /* 20 us: floor of the RACK reordering window */
+#define TX_BATCH         32        /* frames per burst handed to send_batch */
+#define QUICKACK_FRAMES  64        /* in-order frames acked at once after a sign of loss */
 #define RESP_CACHE_BYTES 65536
 #define PENDING_BUCKETS  1024
 
@@ -47,6 +52,7 @@ struct txseg {
     uint64_t xmit_id; /* order of the latest transmission, for loss detection */
     uint32_t tx_count;
     bool sacked, lost;
+    bool lazy; /* latest transmission let the receiver delay its ack (a response's tail) */
 };
 
 struct rxslot {
@@ -88,6 +94,9 @@ struct session {
     /* transmit */
     struct txseg *segs; /* ring; segs[(head + i) & (cap - 1)] has seq snd_una + i */
     unsigned cap, head, count, nsent;
+    /* Among the nsent outstanding: selectively acked, marked lost (not yet resent), resent at
+     * least once. Kept up to date so the per-ack work is O(1) while nothing is lost. */
+    unsigned n_sacked, n_lost, n_retx;
     uint32_t snd_una;
     size_t queued_bytes;
     unsigned peer_window;
@@ -97,16 +106,30 @@ struct session {
     unsigned cwnd, ssthresh, cwnd_acc;
     bool in_recovery;
     uint32_t recover;
+    /* Spurious RTO detection: the window before the RTO, and the newest transmission sent
+     * before it. If the next news from the peer covers such a transmission, the peer was only
+     * slow (a stalled process), nothing was lost, and the RTO's effects are undone. */
+    bool rto_undo_armed, rto_undo_seen;
+    uint64_t rto_mark_xmit;
+    uint32_t rto_recover; /* snd_nxt at the first RTO: the undo check ends there */
+    unsigned undo_cwnd, undo_ssthresh;
     uint64_t rack_xmit_id; /* newest transmission known delivered ... */
-    uint64_t rack_sent_ns; /* ... and when it was sent */
+    uint64_t rack_sent_ns; /* ... when it was sent ... */
+    uint64_t rack_rtt;     /* ... and how long its ack took */
+    uint64_t reo_deadline; /* RACK reordering timer: a suspect frame becomes lost */
     uint64_t tlp_deadline; /* tail loss probe */
-    bool tlp_done;
+    unsigned tlp_count;    /* probes sent since the last forward progress */
+    bool last_lazy;        /* the newest transmission may be acked late (delayed ack) */
     /* receive */
     uint32_t rcv_nxt;
     struct rxslot *ooo; /* window slots, allocated on first out-of-order frame */
     unsigned ooo_count;
     unsigned unacked_rx;
     uint64_t ack_deadline;
+    bool ack_owed;             /* an immediate ack is due at the next flush */
+    unsigned quickack;         /* frames still to ack without delay (loss was seen) */
+    bool ack_queued;           /* on the channel's ackq */
+    struct session *ackq_next; /* ackq link */
     bool reasm_active;
     struct rxslot reasm; /* data = buffer of msg_len bytes; len = bytes filled */
     /* requests */
@@ -128,6 +151,15 @@ struct mv_chan {
     size_t reasm_bytes;
     struct pending *buckets[PENDING_BUCKETS];
     struct mv_chan_counters c;
+    /* Output: calls nest (callbacks re-enter); acks owed and the burst are flushed when the
+     * outermost call returns, unless corked. */
+    unsigned depth, corked;
+    struct session *ackq; /* sessions owing an immediate ack */
+    uint8_t *burst_buf;   /* send_batch: TX_BATCH frames of frame_cap bytes */
+    size_t frame_cap;
+    struct mv_frame burst[TX_BATCH];
+    struct session *burst_sess[TX_BATCH];
+    unsigned nburst;
     uint8_t frame[MV_ETH_MAX_FRAME + MV_CTRL_OVERHEAD];
 };
 
@@ -159,7 +191,7 @@ static uint64_t system_realtime_s(void)
 
 int mv_chan_create(const struct mv_chan_config *cfg, struct mv_chan **out)
 {
-    if (!cfg->node_id || !cfg->incarnation || !cfg->keys || !cfg->send)
+    if (!cfg->node_id || !cfg->incarnation || !cfg->keys || (!cfg->send && !cfg->send_batch))
         return -EINVAL;
     struct mv_chan *ch = calloc(1, sizeof *ch);
     if (!ch)
@@ -191,6 +223,14 @@ int mv_chan_create(const struct mv_chan_config *cfg, struct mv_chan **out)
     if (c->window & (c->window - 1) || c->window > 1024 || c->window < 4 ||
         c->rto_min_ns > c->rto_max_ns)
         goto inval;
+    if (c->send_batch) {
+        ch->frame_cap = MV_ETH_HLEN + c->mtu;
+        ch->burst_buf = malloc(TX_BATCH * ch->frame_cap);
+        if (!ch->burst_buf) {
+            free(ch);
+            return -ENOMEM;
+        }
+    }
     *out = ch;
     return 0;
 inval:
@@ -231,6 +271,7 @@ static void reset_transport(struct mv_chan *ch, struct session *s)
     for (unsigned i = 0; i < s->count; i++)
         txmsg_put(s->segs[(s->head + i) & (s->cap - 1)].msg);
     s->head = s->count = s->nsent = 0;
+    s->n_sacked = s->n_lost = s->n_retx = 0;
     s->snd_una = 1;
     s->queued_bytes = 0;
     s->peer_window = MV_MIN(ch->cfg.window, 64u);
@@ -243,10 +284,14 @@ static void reset_transport(struct mv_chan *ch, struct session *s)
     s->ssthresh = ch->cfg.cwnd_max;
     s->cwnd_acc = 0;
     s->in_recovery = false;
+    s->rto_undo_armed = s->rto_undo_seen = false;
     s->rack_xmit_id = 0;
     s->rack_sent_ns = 0;
+    s->rack_rtt = 0;
+    s->reo_deadline = 0;
     s->tlp_deadline = 0;
-    s->tlp_done = false;
+    s->tlp_count = 0;
+    s->last_lazy = false;
     s->rcv_nxt = 1;
     if (s->ooo)
         for (unsigned i = 0; i < ch->cfg.window; i++) {
@@ -257,6 +302,8 @@ static void reset_transport(struct mv_chan *ch, struct session *s)
     s->ooo_count = 0;
     s->unacked_rx = 0;
     s->ack_deadline = 0;
+    s->ack_owed = false;
+    s->quickack = 0;
     if (s->reasm_active) {
         ch->reasm_bytes -= s->reasm.msg_len;
         free(s->reasm.data);
@@ -364,13 +411,52 @@ static void fail_pending(struct mv_chan *ch, struct session *s, int status)
 
 /* ---- frame output ---- */
 
-static void emit(struct mv_chan *ch, struct session *s, size_t len)
+/* Hands the gathered burst to send_batch. Frames it does not take count as lost (the protocol
+ * retransmits), as a failing single send would. */
+static void flush_burst(struct mv_chan *ch)
 {
-    if (mv_auth_seal(ch->cfg.keys, ch->frame, len) != 0) {
+    unsigned n = ch->nburst, done = 0;
+    ch->nburst = 0;
+    while (done < n) {
+        int rc = ch->cfg.send_batch(ch->cfg.send_user, ch->burst + done, n - done);
+        if (rc <= 0)
+            break;
+        for (unsigned i = done; i < done + (unsigned)rc && i < n; i++) {
+            COUNT(ch, ch->burst_sess[i], tx_frames, 1);
+            COUNT(ch, ch->burst_sess[i], tx_bytes, ch->burst[i].len);
+        }
+        done += (unsigned)rc;
+    }
+    for (; done < n; done++)
+        COUNT(ch, ch->burst_sess[done], send_errors, 1);
+}
+
+/* Where the next frame is built: the next burst slot, or the single frame buffer. */
+static uint8_t *out_buf(struct mv_chan *ch, size_t *cap)
+{
+    if (!ch->cfg.send_batch) {
+        *cap = sizeof ch->frame;
+        return ch->frame;
+    }
+    if (ch->nburst == TX_BATCH)
+        flush_burst(ch);
+    *cap = ch->frame_cap;
+    return ch->burst_buf + (size_t)ch->nburst * ch->frame_cap;
+}
+
+/* Seals the frame built in out_buf() and sends it (or adds it to the burst). */
+static void emit(struct mv_chan *ch, struct session *s, uint8_t *buf, size_t len)
+{
+    if (mv_auth_seal(ch->cfg.keys, buf, len) != 0) {
         COUNT(ch, s, send_errors, 1);
         return;
     }
-    int rc = ch->cfg.send(ch->cfg.send_user, ch->frame, len);
+    if (ch->cfg.send_batch) {
+        ch->burst[ch->nburst] = (struct mv_frame){.data = buf, .len = (uint32_t)len};
+        ch->burst_sess[ch->nburst++] = s;
+        return;
+    }
+    int rc = ch->cfg.send(ch->cfg.send_user, buf, len);
     if (rc < 0) {
         COUNT(ch, s, send_errors, 1);
         return;
@@ -402,6 +488,9 @@ static void session_header(struct mv_chan *ch, struct session *s, struct mv_ctrl
     h->window = (uint16_t)ch->cfg.window;
     s->unacked_rx = 0;
     s->ack_deadline = 0;
+    /* Any frame carries the cumulative ack; only an ACK carries the SACK blocks. */
+    if (type != MV_CTRL_DATA || !s->ooo_count)
+        s->ack_owed = false;
 }
 
 static unsigned build_sack(struct mv_chan *ch, struct session *s, struct mv_ctrl_sack *blocks)
@@ -436,11 +525,62 @@ static void send_ack(struct mv_chan *ch, struct session *s, uint16_t flags)
     int plen = mv_ctrl_sack_encode(blocks, n, pl, sizeof pl);
     session_header(ch, s, &h, MV_CTRL_ACK);
     h.flags = flags;
-    int len = mv_ctrl_encode(&h, pl, (size_t)plen, ch->frame, sizeof ch->frame);
+    size_t cap;
+    uint8_t *buf = out_buf(ch, &cap);
+    int len = mv_ctrl_encode(&h, pl, (size_t)plen, buf, cap);
     if (len > 0) {
         COUNT(ch, s, tx_acks, 1);
-        emit(ch, s, (size_t)len);
+        emit(ch, s, buf, (size_t)len);
     }
+}
+
+/* An ack is due now, but the frames being processed in this call (or corked batch) may owe
+ * more: send one ack for all of them when the output is flushed. */
+static void ack_soon(struct mv_chan *ch, struct session *s)
+{
+    s->ack_owed = true;
+    if (!s->ack_queued) {
+        s->ack_queued = true;
+        s->ackq_next = ch->ackq;
+        ch->ackq = s;
+    }
+}
+
+static void flush_output(struct mv_chan *ch)
+{
+    while (ch->ackq) {
+        struct session *s = ch->ackq;
+        ch->ackq = s->ackq_next;
+        s->ackq_next = NULL;
+        s->ack_queued = false;
+        if (s->ack_owed)
+            send_ack(ch, s, 0);
+    }
+    if (ch->nburst)
+        flush_burst(ch);
+}
+
+/* Every public entry point brackets its work with these. */
+static void chan_enter(struct mv_chan *ch)
+{
+    ch->depth++;
+}
+
+static void chan_leave(struct mv_chan *ch)
+{
+    if (--ch->depth == 0 && !ch->corked)
+        flush_output(ch);
+}
+
+void mv_chan_cork(struct mv_chan *ch)
+{
+    ch->corked++;
+}
+
+void mv_chan_uncork(struct mv_chan *ch)
+{
+    if (ch->corked && --ch->corked == 0 && ch->depth == 0)
+        flush_output(ch);
 }
 
 static void send_keepalive(struct mv_chan *ch, struct session *s, uint64_t now)
@@ -448,11 +588,13 @@ static void send_keepalive(struct mv_chan *ch, struct session *s, uint64_t now)
     struct mv_ctrl_hdr h;
     session_header(ch, s, &h, MV_CTRL_KEEPALIVE);
     h.flags = MV_CTRL_F_ACKREQ;
-    int len = mv_ctrl_encode(&h, NULL, 0, ch->frame, sizeof ch->frame);
+    size_t cap;
+    uint8_t *buf = out_buf(ch, &cap);
+    int len = mv_ctrl_encode(&h, NULL, 0, buf, cap);
     s->last_probe_ns = now;
     if (len > 0) {
         COUNT(ch, s, tx_keepalives, 1);
-        emit(ch, s, (size_t)len);
+        emit(ch, s, buf, (size_t)len);
     }
 }
 
@@ -465,12 +607,16 @@ static uint64_t rto_now(const struct mv_chan *ch, const struct session *s)
     return MV_MIN(r, ch->cfg.rto_max_ns);
 }
 
-/* Tail loss probe timeout: two smoothed RTTs plus the peer's worst ack delay for a lone frame
- * (none: the last frame asks for an immediate ack), at least 200 us, at most the RTO. */
+/* Tail loss probe timeout (RFC 8985 spirit): two smoothed RTTs, plus the peer's ack delay when
+ * the newest frame let it delay its ack (a response's tail), doubled for a second probe; at least
+ * PTO_MIN, at most the RTO. */
 static uint64_t probe_timeout(const struct mv_chan *ch, const struct session *s)
 {
     uint64_t p = s->have_rtt ? 2 * s->srtt + s->rttvar : ch->cfg.rto_initial_ns;
-    return MV_MIN(MV_MAX(p, 200000ull), rto_now(ch, s));
+    if (s->last_lazy)
+        p += ch->cfg.ack_delay_ns;
+    p <<= MV_MIN(s->tlp_count, 4u);
+    return MV_MIN(MV_MAX(p, PTO_MIN), rto_now(ch, s));
 }
 
 static struct txseg *seg_at(struct session *s, unsigned i)
@@ -478,15 +624,27 @@ static struct txseg *seg_at(struct session *s, unsigned i)
     return &s->segs[(s->head + i) & (s->cap - 1)];
 }
 
-static void transmit_seg(struct mv_chan *ch, struct session *s, struct txseg *g, uint64_t now)
+/* ackreq: nothing more can follow until an ack arrives (a probe, or the frame that fills the
+ * congestion or receive window), so the ack is wanted at once, not after the delayed-ack time. */
+static void transmit_seg(struct mv_chan *ch, struct session *s, struct txseg *g, uint64_t now,
+                         bool ackreq)
 {
     struct mv_ctrl_hdr h;
     session_header(ch, s, &h, MV_CTRL_DATA);
     h.flags = g->flags | (g->tx_count ? MV_CTRL_F_RETX : 0);
-    /* The last frame queued, or a retransmission: no more frames will follow soon, so ask for
-     * an immediate ack instead of a delayed one. */
-    if (g->tx_count || g->seq + 1 == s->snd_una + s->count)
+    /* A retransmission, a window-filling frame, or the last frame queued (no more will follow
+     * soon): ask for an immediate ack instead of a delayed one. Not for a response's last frame:
+     * the requester's next request, or its delayed ack, carries that ack, which spares a frame
+     * and a wakeup on both sides per request/response. */
+    bool lazy = false;
+    if (g->tx_count || ackreq)
         h.flags |= MV_CTRL_F_ACKREQ;
+    else if (g->seq + 1 == s->snd_una + s->count) {
+        if (g->flags & MV_CTRL_F_RESPONSE)
+            lazy = true;
+        else
+            h.flags |= MV_CTRL_F_ACKREQ;
+    }
     h.seq = g->seq;
     h.op = g->op;
     h.msg_id = g->msg_id;
@@ -494,46 +652,61 @@ static void transmit_seg(struct mv_chan *ch, struct session *s, struct txseg *g,
     h.msg_len = g->msg_len;
     h.frag_off = g->frag_off;
     h.status = g->status;
-    int len = mv_ctrl_encode(&h, g->msg->data + g->frag_off, g->len, ch->frame, sizeof ch->frame);
+    size_t cap;
+    uint8_t *buf = out_buf(ch, &cap);
+    int len = mv_ctrl_encode(&h, g->msg->data + g->frag_off, g->len, buf, cap);
     if (len < 0)
         return;
-    if (g->tx_count)
+    if (g->tx_count) {
         COUNT(ch, s, retransmits, 1);
+        if (g->tx_count == 1)
+            s->n_retx++;
+    }
     g->tx_count++;
     g->sent_ns = now;
     g->xmit_id = ++ch->xmit_counter;
-    g->lost = false;
+    g->lazy = lazy;
+    s->last_lazy = lazy;
+    if (g->lost) {
+        g->lost = false;
+        s->n_lost--;
+    }
     COUNT(ch, s, tx_data, 1);
-    emit(ch, s, (size_t)len);
+    emit(ch, s, buf, (size_t)len);
     if (!s->rto_deadline)
         s->rto_deadline = now + rto_now(ch, s);
-    if (!s->tlp_done)
+    if (s->tlp_count < MAX_TLP)
         s->tlp_deadline = now + probe_timeout(ch, s);
 }
 
-static unsigned in_flight(struct session *s)
+/* Frames in the network ("pipe" of RFC 6675): sent, neither selectively acked nor known lost. */
+static unsigned in_flight(const struct session *s)
 {
-    unsigned n = 0;
-    for (unsigned i = 0; i < s->nsent; i++) {
-        struct txseg *g = seg_at(s, i);
-        n += !g->sacked && !g->lost;
+    return s->nsent - s->n_sacked - s->n_lost;
+}
+
+static void seg_mark_lost(struct session *s, struct txseg *g)
+{
+    if (!g->lost && !g->sacked) {
+        g->lost = true;
+        s->n_lost++;
     }
-    return n;
 }
 
 /* Sends what the congestion and receive windows allow: lost frames first, then new ones. */
 static void try_send(struct mv_chan *ch, struct session *s, uint64_t now)
 {
     unsigned flight = in_flight(s);
-    for (unsigned i = 0; i < s->nsent && flight < s->cwnd; i++) {
+    for (unsigned i = 0; s->n_lost && i < s->nsent && flight < s->cwnd; i++) {
         struct txseg *g = seg_at(s, i);
-        if (g->lost && !g->sacked) {
-            transmit_seg(ch, s, g, now);
+        if (g->lost) {
+            transmit_seg(ch, s, g, now, false);
             flight++;
         }
     }
     while (s->nsent < s->count && flight < s->cwnd && s->nsent < s->peer_window) {
-        transmit_seg(ch, s, seg_at(s, s->nsent), now);
+        bool fills = flight + 1 >= s->cwnd || s->nsent + 1 >= s->peer_window;
+        transmit_seg(ch, s, seg_at(s, s->nsent), now, fills);
         s->nsent++;
         flight++;
     }
@@ -638,13 +811,97 @@ static void seg_delivered(struct mv_chan *ch, struct session *s, struct txseg *g
                           uint64_t *sample)
 {
     /* The youngest frame an ack newly covers is the one that triggered it; older ones may have
-     * waited behind a hole at the receiver and would inflate the estimate. */
-    if (g->tx_count == 1 && now >= g->sent_ns && now - g->sent_ns < *sample)
+     * waited behind a hole at the receiver and would inflate the estimate. A lazy frame's ack
+     * may have been delayed on purpose: only a first estimate, or a sample no slower than the
+     * estimate (a node that only answers requests sends little else). */
+    if (g->tx_count == 1 && now >= g->sent_ns && now - g->sent_ns < *sample &&
+        (!g->lazy || !s->have_rtt || now - g->sent_ns <= s->srtt))
         *sample = now - g->sent_ns;
+    if (s->rto_undo_armed && g->xmit_id <= s->rto_mark_xmit)
+        s->rto_undo_seen = true;
+    /* Only first transmissions move the RACK mark. The ack of a resent frame may have been
+     * triggered by an earlier copy (Karn's ambiguity; there are no timestamps on the wire), and
+     * taking it as the resend's would judge every frame sent before as lost: a whole window
+     * resent after a stall. A lost resend is still exposed by the new frames sent after it, or
+     * by the tail loss probe. */
+    if (g->tx_count > 1)
+        return;
     if (g->xmit_id > s->rack_xmit_id) {
         s->rack_xmit_id = g->xmit_id;
         s->rack_sent_ns = g->sent_ns;
+        s->rack_rtt = now >= g->sent_ns ? now - g->sent_ns : 0;
     }
+}
+
+/* RACK (RFC 8985 spirit): a frame sent before the newest delivered transmission is lost once
+ * REORDER_THRESH later transmissions went out and one got through, or once it has been out for
+ * that transmission's RTT plus a reordering window; until then the reordering timer watches it.
+ * Returns whether new losses were found. */
+static bool rack_detect(struct mv_chan *ch, struct session *s, uint64_t now)
+{
+    s->reo_deadline = 0;
+    /* Nothing selectively acked and nothing resent: every outstanding frame went out after the
+     * newest delivered one, so none can be judged yet. */
+    if (!s->n_sacked && !s->n_retx && (!s->nsent || seg_at(s, 0)->xmit_id > s->rack_xmit_id))
+        return false;
+    uint64_t reo = MV_MAX(s->srtt / 4, REO_MIN), next = UINT64_MAX;
+    bool loss = false;
+    for (unsigned i = 0; i < s->nsent; i++) {
+        struct txseg *g = seg_at(s, i);
+        if (g->sacked || g->lost || g->xmit_id >= s->rack_xmit_id)
+            continue;
+        uint64_t due = g->sent_ns + s->rack_rtt + reo;
+        if (g->xmit_id + REORDER_THRESH <= s->rack_xmit_id || now >= due) {
+            seg_mark_lost(s, g);
+            COUNT(ch, s, fast_retransmits, 1);
+            loss = true;
+        } else if (due < next) {
+            next = due;
+        }
+    }
+    if (next != UINT64_MAX)
+        s->reo_deadline = next;
+    return loss;
+}
+
+/* News after an RTO: if it covers a transmission made before the RTO (not one of its
+ * retransmissions), the peer had been receiving all along and only its answer was late (a
+ * stalled process, lost acks): restore the window, and let RACK judge the frames the RTO marked
+ * lost with the fresh information instead of resending them all. Undecided while only resent
+ * frames are acked; over once everything outstanding at the RTO is acknowledged. */
+static void rto_check_spurious(struct mv_chan *ch, struct session *s)
+{
+    if (!s->rto_undo_seen) {
+        if (!mv_seq_lt(s->snd_una, s->rto_recover))
+            s->rto_undo_armed = false;
+        return;
+    }
+    s->rto_undo_armed = s->rto_undo_seen = false;
+    COUNT(ch, s, spurious_rtos, 1);
+    s->cwnd = MV_MAX(s->cwnd, s->undo_cwnd);
+    s->ssthresh = MV_MAX(s->ssthresh, s->undo_ssthresh);
+    s->backoff = 0;
+    for (unsigned i = 0; i < s->nsent; i++) {
+        struct txseg *g = seg_at(s, i);
+        if (g->lost && g->xmit_id <= s->rto_mark_xmit) {
+            g->lost = false;
+            s->n_lost--;
+        }
+    }
+}
+
+/* Multiplicative decrease once per window of data (a recovery episode lasts until everything
+ * sent before it is acknowledged), not once per lost frame. */
+static void enter_recovery(struct mv_chan *ch, struct session *s)
+{
+    if (s->in_recovery)
+        return;
+    s->ssthresh = MV_MAX(s->cwnd / 2, MIN_CWND);
+    s->cwnd = s->ssthresh;
+    s->cwnd_acc = 0;
+    s->in_recovery = true;
+    s->recover = s->snd_una + s->nsent;
+    COUNT(ch, s, recoveries, 1);
 }
 
 static void process_ack(struct mv_chan *ch, struct session *s, const struct mv_ctrl_hdr *h,
@@ -666,7 +923,13 @@ static void process_ack(struct mv_chan *ch, struct session *s, const struct mv_c
         if (!g->sacked) {
             seg_delivered(ch, s, g, now, &sample);
             newly++;
+        } else {
+            s->n_sacked--;
         }
+        if (g->lost)
+            s->n_lost--;
+        if (g->tx_count > 1)
+            s->n_retx--;
         s->queued_bytes -= g->frag_off + g->len == g->msg_len ? g->msg_len : 0;
         txmsg_put(g->msg);
         g->msg = NULL;
@@ -686,7 +949,12 @@ static void process_ack(struct mv_chan *ch, struct session *s, const struct mv_c
             for (; mv_seq_lt(q, end); q++) {
                 struct txseg *g = seg_at(s, q - s->snd_una);
                 if (!g->sacked) {
+                    if (g->lost) {
+                        g->lost = false;
+                        s->n_lost--;
+                    }
                     g->sacked = true;
+                    s->n_sacked++;
                     seg_delivered(ch, s, g, now, &sample);
                     newly++;
                 }
@@ -695,40 +963,25 @@ static void process_ack(struct mv_chan *ch, struct session *s, const struct mv_c
     }
     if (sample != UINT64_MAX)
         rtt_sample(ch, s, sample);
+    if (s->rto_undo_armed && newly)
+        rto_check_spurious(ch, s);
     if (s->in_recovery && !mv_seq_lt(s->snd_una, s->recover))
         s->in_recovery = false;
     if (!s->in_recovery)
         cwnd_grow(ch, s, newly);
-    /* Loss detection (RACK-like): a frame is lost once REORDER_THRESH later transmissions got
-     * through, or one sent a quarter RTT later did. */
-    bool loss = false;
-    uint64_t reo = MV_MAX(s->srtt / 4, 20000ull);
-    for (unsigned i = 0; i < s->nsent; i++) {
-        struct txseg *g = seg_at(s, i);
-        if (g->sacked || g->lost || g->xmit_id >= s->rack_xmit_id)
-            continue;
-        if (g->xmit_id + REORDER_THRESH <= s->rack_xmit_id || g->sent_ns + reo < s->rack_sent_ns) {
-            g->lost = true;
-            loss = true;
-        }
-    }
-    if (loss && !s->in_recovery) {
-        /* Multiplicative decrease once per window of data. */
-        s->ssthresh = MV_MAX(s->cwnd / 2, MIN_CWND);
-        s->cwnd = s->ssthresh;
-        s->cwnd_acc = 0;
-        s->in_recovery = true;
-        s->recover = snd_nxt;
-        COUNT(ch, s, fast_retransmits, 1);
-    }
-    if (progress) {
+    if (newly && rack_detect(ch, s, now))
+        enter_recovery(ch, s);
+    if (progress || newly) {
         /* Forward progress ends the backoff; the estimate itself only moves on unambiguous
-         * samples (Karn), so a run of retransmissions cannot leave the timer stuck high. */
+         * samples (Karn), so a run of retransmissions cannot leave the timer stuck high. A
+         * SACK counts too: the peer is there, and the holes get resent without waiting. */
         s->backoff = 0;
-        s->tlp_done = false;
+        s->tlp_count = 0;
         s->rto_deadline = s->nsent ? now + rto_now(ch, s) : 0;
         s->tlp_deadline = s->nsent ? now + probe_timeout(ch, s) : 0;
     }
+    if (!s->nsent)
+        s->reo_deadline = 0;
     try_send(ch, s, now);
 }
 
@@ -869,13 +1122,14 @@ static void receive_data(struct mv_chan *ch, struct session *s, const struct mv_
     COUNT(ch, s, rx_data, 1);
     if (mv_seq_lt(h->seq, s->rcv_nxt)) {
         COUNT(ch, s, dup_drops, 1);
-        send_ack(ch, s, 0); /* our ack was probably lost */
+        s->quickack = QUICKACK_FRAMES;
+        ack_soon(ch, s); /* our ack was probably lost */
         return;
     }
     uint32_t off = h->seq - s->rcv_nxt;
     if (off >= w) {
         COUNT(ch, s, out_of_window, 1);
-        send_ack(ch, s, 0);
+        ack_soon(ch, s);
         return;
     }
     struct rxslot f = {
@@ -903,7 +1157,8 @@ static void receive_data(struct mv_chan *ch, struct session *s, const struct mv_
             *slot = f;
             s->ooo_count++;
         }
-        send_ack(ch, s, 0); /* a gap: tell the sender at once (SACK) */
+        s->quickack = QUICKACK_FRAMES;
+        ack_soon(ch, s); /* a gap: tell the sender at once (SACK) */
         return;
     }
     s->rcv_nxt++;
@@ -926,8 +1181,13 @@ static void receive_data(struct mv_chan *ch, struct session *s, const struct mv_
     }
     if (s->unacked_rx == 0)
         return; /* a reply sent from a callback carried the ack */
-    if (drained || s->unacked_rx >= 2 || (h->flags & MV_CTRL_F_ACKREQ))
-        send_ack(ch, s, 0);
+    /* While frames are being lost, the sender's window-filling frame (the one asking for an
+     * immediate ack) may be among them: do not hold the ack of what did arrive. ack_soon()
+     * still merges the acks of one batch into one frame. */
+    if (s->quickack)
+        s->quickack--;
+    if (drained || s->unacked_rx >= 2 || (h->flags & MV_CTRL_F_ACKREQ) || s->quickack)
+        ack_soon(ch, s);
     else if (!s->ack_deadline)
         s->ack_deadline = now + ch->cfg.ack_delay_ns;
 }
@@ -953,11 +1213,12 @@ static void session_learn(struct mv_chan *ch, struct session *s, uint64_t inc, u
 {
     s->peer_inc = inc;
     for (unsigned i = 0; i < s->nsent; i++)
-        seg_at(s, i)->lost = true;
+        seg_mark_lost(s, seg_at(s, i));
     try_send(ch, s, now);
 }
 
-enum mv_auth_cause mv_chan_input(struct mv_chan *ch, const uint8_t *frame, size_t len, uint64_t now)
+static enum mv_auth_cause chan_input(struct mv_chan *ch, const uint8_t *frame, size_t len,
+                                     uint64_t now)
 {
     if (len < MV_ETH_HLEN || frame[12] != (MV_ETHERTYPE_CTRL >> 8) ||
         frame[13] != (MV_ETHERTYPE_CTRL & 0xff))
@@ -1033,7 +1294,7 @@ enum mv_auth_cause mv_chan_input(struct mv_chan *ch, const uint8_t *frame, size_
         break;
     case MV_CTRL_KEEPALIVE:
         process_ack(ch, s, &h, pl, now);
-        send_ack(ch, s, 0);
+        ack_soon(ch, s);
         break;
     case MV_CTRL_DATA:
         process_ack(ch, s, &h, pl, now);
@@ -1059,21 +1320,24 @@ static void on_rto(struct mv_chan *ch, struct session *s, uint64_t now)
 {
     s->rto_deadline = 0;
     s->tlp_deadline = 0;
-    s->tlp_done = true;
-    unsigned flight = 0;
-    for (unsigned i = 0; i < s->nsent; i++) {
-        struct txseg *g = seg_at(s, i);
-        if (!g->sacked && !g->lost) {
-            g->lost = true;
-            flight++;
-        }
-    }
-    bool any = false;
-    for (unsigned i = 0; i < s->nsent && !any; i++)
-        any = !seg_at(s, i)->sacked;
-    if (!any)
-        return;
+    s->reo_deadline = 0;
+    /* The RTO's own retransmission may be lost too: probe again after a PTO rather than wait
+     * for the doubled RTO (the congestion response below still applies). */
+    s->tlp_count = 0;
+    unsigned flight = in_flight(s);
+    if (s->n_sacked == s->nsent)
+        return; /* nothing outstanding that the peer lacks */
+    for (unsigned i = 0; i < s->nsent; i++)
+        seg_mark_lost(s, seg_at(s, i));
     COUNT(ch, s, rto_expiries, 1);
+    if (!s->rto_undo_armed) {
+        s->rto_undo_armed = true;
+        s->rto_undo_seen = false;
+        s->rto_recover = s->snd_una + s->nsent;
+        s->undo_cwnd = s->cwnd;
+        s->undo_ssthresh = s->ssthresh;
+    }
+    s->rto_mark_xmit = ch->xmit_counter;
     s->ssthresh = MV_MAX(flight / 2, 2u);
     s->cwnd = 1;
     s->cwnd_acc = 0;
@@ -1085,16 +1349,28 @@ static void on_rto(struct mv_chan *ch, struct session *s, uint64_t now)
         s->rto_deadline = now + rto_now(ch, s);
 }
 
-/* Tail loss probe: resend the newest outstanding frame once, so its ack (with SACK) reveals
- * losses before the full RTO would. No congestion response by itself. */
+/* Tail loss probe: one frame whose ack (with SACK) reveals losses at the tail before the RTO
+ * would: new data if the peer's window allows (nothing resent needlessly), else the newest
+ * outstanding frame. No congestion response by itself. */
 static void on_probe_timeout(struct mv_chan *ch, struct session *s, uint64_t now)
 {
     s->tlp_deadline = 0;
-    s->tlp_done = true;
+    if (!s->nsent)
+        return;
+    s->tlp_count++;
+    /* The RTO counts from the newest probe: it is the last resort once they all went unheard. */
+    s->rto_deadline = now + rto_now(ch, s);
+    if (s->nsent < s->count && s->nsent < s->peer_window) {
+        COUNT(ch, s, tlp_probes, 1);
+        transmit_seg(ch, s, seg_at(s, s->nsent), now, true);
+        s->nsent++;
+        return;
+    }
     for (unsigned i = s->nsent; i-- > 0;) {
         struct txseg *g = seg_at(s, i);
         if (!g->sacked) {
-            transmit_seg(ch, s, g, now);
+            COUNT(ch, s, tlp_probes, 1);
+            transmit_seg(ch, s, g, now, true);
             return;
         }
     }
@@ -1106,16 +1382,25 @@ static uint64_t probe_deadline(const struct mv_chan *ch, const struct session *s
     return base + (s->alive ? ch->cfg.keepalive_ns : ch->cfg.dead_after_ns);
 }
 
-void mv_chan_tick(struct mv_chan *ch, uint64_t now)
+static void chan_tick(struct mv_chan *ch, uint64_t now)
 {
     for (unsigned i = 0; i < ch->nsess; i++) {
         struct session *s = ch->sess[i];
         if (s->ack_deadline && now >= s->ack_deadline)
             send_ack(ch, s, 0);
-        if (s->rto_deadline && now >= s->rto_deadline)
+        /* Both due (this process was not scheduled for a while): probe first. The RTO is for
+         * a peer that stays silent, and the probe re-arms it. */
+        bool probe_first = s->tlp_deadline && s->tlp_deadline <= s->rto_deadline;
+        if (s->rto_deadline && now >= s->rto_deadline && !probe_first) {
             on_rto(ch, s, now);
-        else if (s->tlp_deadline && now >= s->tlp_deadline)
-            on_probe_timeout(ch, s, now);
+        } else {
+            if (s->reo_deadline && now >= s->reo_deadline && rack_detect(ch, s, now)) {
+                enter_recovery(ch, s);
+                try_send(ch, s, now);
+            }
+            if (s->tlp_deadline && now >= s->tlp_deadline)
+                on_probe_timeout(ch, s, now);
+        }
         if (s->alive && now >= s->last_rx_ns + ch->cfg.dead_after_ns)
             session_dead(ch, s);
         if (s->peer_inc && now >= probe_deadline(ch, s))
@@ -1138,6 +1423,8 @@ uint64_t mv_chan_next_deadline(const struct mv_chan *ch)
             d = MV_MIN(d, s->rto_deadline);
         if (s->tlp_deadline)
             d = MV_MIN(d, s->tlp_deadline);
+        if (s->reo_deadline)
+            d = MV_MIN(d, s->reo_deadline);
         if (s->alive)
             d = MV_MIN(d, s->last_rx_ns + ch->cfg.dead_after_ns);
         if (s->peer_inc)
@@ -1150,8 +1437,8 @@ uint64_t mv_chan_next_deadline(const struct mv_chan *ch)
 
 /* ---- public operations ---- */
 
-int mv_chan_add_peer(struct mv_chan *ch, uint64_t node_id, const uint8_t mac[6],
-                     uint64_t incarnation, uint64_t now)
+static int chan_add_peer(struct mv_chan *ch, uint64_t node_id, const uint8_t mac[6],
+                         uint64_t incarnation, uint64_t now)
 {
     if (!node_id || node_id == ch->cfg.node_id)
         return -EINVAL;
@@ -1185,8 +1472,8 @@ static struct session *usable_session(struct mv_chan *ch, uint64_t peer, long *e
     return NULL;
 }
 
-int mv_chan_send(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void *data, size_t len,
-                 uint64_t now)
+static int chan_send(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void *data,
+                     size_t len, uint64_t now)
 {
     long err;
     struct session *s = usable_session(ch, peer_node, &err);
@@ -1198,9 +1485,9 @@ int mv_chan_send(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void
     return rc < 0 ? (int)rc : 0;
 }
 
-long mv_chan_request(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void *data,
-                     size_t len, uint64_t timeout_ns, mv_chan_response_fn cb, void *cb_user,
-                     uint64_t now)
+static long chan_request(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void *data,
+                         size_t len, uint64_t timeout_ns, mv_chan_response_fn cb, void *cb_user,
+                         uint64_t now)
 {
     long err;
     struct session *s = usable_session(ch, peer_node, &err);
@@ -1243,8 +1530,8 @@ long mv_chan_request(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const 
     return id;
 }
 
-int mv_chan_reply(struct mv_chan *ch, struct mv_chan_reply_token tok, int32_t status,
-                  const void *data, size_t len, uint64_t now)
+static int chan_reply(struct mv_chan *ch, struct mv_chan_reply_token tok, int32_t status,
+                      const void *data, size_t len, uint64_t now)
 {
     struct session *s = find_session(ch, tok.peer_node, NULL);
     if (!s || s->peer_inc != tok.peer_incarnation)
@@ -1272,18 +1559,82 @@ int mv_chan_reply(struct mv_chan *ch, struct mv_chan_reply_token tok, int32_t st
     return 0;
 }
 
-int mv_chan_send_hello(struct mv_chan *ch, const void *payload, size_t len, uint64_t now)
+static int chan_send_hello(struct mv_chan *ch, const void *payload, size_t len, uint64_t now)
 {
     struct mv_ctrl_hdr h;
     if (len > mv_ctrl_max_fragment(ch->cfg.mtu))
         return -EMSGSIZE;
     base_header(ch, &h, broadcast_mac, MV_CTRL_HELLO);
-    int flen = mv_ctrl_encode(&h, payload, len, ch->frame, sizeof ch->frame);
+    size_t cap;
+    uint8_t *buf = out_buf(ch, &cap);
+    int flen = mv_ctrl_encode(&h, payload, len, buf, cap);
     if (flen < 0)
         return flen;
     COUNT(ch, (struct session *)NULL, tx_hellos, 1);
-    emit(ch, NULL, (size_t)flen);
+    emit(ch, NULL, buf, (size_t)flen);
     return 0;
+}
+
+/* Public entry points: the work above, with the output flushed when the outermost call
+ * returns (callbacks may re-enter). */
+enum mv_auth_cause mv_chan_input(struct mv_chan *ch, const uint8_t *frame, size_t len, uint64_t now)
+{
+    chan_enter(ch);
+    enum mv_auth_cause c = chan_input(ch, frame, len, now);
+    chan_leave(ch);
+    return c;
+}
+
+void mv_chan_tick(struct mv_chan *ch, uint64_t now)
+{
+    chan_enter(ch);
+    chan_tick(ch, now);
+    chan_leave(ch);
+}
+
+int mv_chan_add_peer(struct mv_chan *ch, uint64_t node_id, const uint8_t mac[6],
+                     uint64_t incarnation, uint64_t now)
+{
+    chan_enter(ch);
+    int rc = chan_add_peer(ch, node_id, mac, incarnation, now);
+    chan_leave(ch);
+    return rc;
+}
+
+int mv_chan_send(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void *data, size_t len,
+                 uint64_t now)
+{
+    chan_enter(ch);
+    int rc = chan_send(ch, peer_node, op, data, len, now);
+    chan_leave(ch);
+    return rc;
+}
+
+long mv_chan_request(struct mv_chan *ch, uint64_t peer_node, uint16_t op, const void *data,
+                     size_t len, uint64_t timeout_ns, mv_chan_response_fn cb, void *cb_user,
+                     uint64_t now)
+{
+    chan_enter(ch);
+    long rc = chan_request(ch, peer_node, op, data, len, timeout_ns, cb, cb_user, now);
+    chan_leave(ch);
+    return rc;
+}
+
+int mv_chan_reply(struct mv_chan *ch, struct mv_chan_reply_token tok, int32_t status,
+                  const void *data, size_t len, uint64_t now)
+{
+    chan_enter(ch);
+    int rc = chan_reply(ch, tok, status, data, len, now);
+    chan_leave(ch);
+    return rc;
+}
+
+int mv_chan_send_hello(struct mv_chan *ch, const void *payload, size_t len, uint64_t now)
+{
+    chan_enter(ch);
+    int rc = chan_send_hello(ch, payload, len, now);
+    chan_leave(ch);
+    return rc;
 }
 
 size_t mv_chan_tx_queued(const struct mv_chan *ch, uint64_t peer_node)
@@ -1343,6 +1694,9 @@ unsigned mv_chan_peers(const struct mv_chan *ch, uint64_t *nodes, unsigned max)
     X(retransmits)                                                                                 \
     X(fast_retransmits)                                                                            \
     X(rto_expiries)                                                                                \
+    X(tlp_probes)                                                                                  \
+    X(recoveries)                                                                                  \
+    X(spurious_rtos)                                                                               \
     X(dup_drops)                                                                                   \
     X(out_of_window)                                                                               \
     X(reassembly_errors)                                                                           \
@@ -1441,6 +1795,8 @@ void mv_chan_destroy(struct mv_chan *ch)
 {
     if (!ch)
         return;
+    flush_output(ch); /* acks and frames still owed go out */
+    ch->depth++;      /* nothing more is sent from here on */
     for (unsigned i = 0; i < ch->nsess; i++)
         fail_pending(ch, ch->sess[i], -ECANCELED);
     for (unsigned i = 0; i < ch->nsess; i++) {
@@ -1457,5 +1813,6 @@ void mv_chan_destroy(struct mv_chan *ch)
         free(s);
     }
     free(ch->sess);
+    free(ch->burst_buf);
     free(ch);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mv/auth.h"
@@ -156,15 +157,16 @@ static bool run_until(struct node *n, bool (*done)(struct node *, void *), void 
             return true;
         if (mv_daemon_stop_requested() || now >= deadline)
             return false;
-        int timeout = mv_chan_port_timeout_ms(&n->cp, now);
-        uint64_t left_ms = (deadline - now) / 1000000 + 1;
-        if (timeout < 0 || (uint64_t)timeout > left_ms)
-            timeout = (int)MV_MIN(left_ms, 1000ull);
-        if (done && timeout > 10)
-            timeout = 10; /* done() may depend on time-less progress */
+        /* Nanosecond timeouts: the channel's probe timers are a fraction of a millisecond. */
+        int64_t t = mv_chan_port_timeout_ns(&n->cp, now);
+        uint64_t timeout = t < 0 ? SEC : (uint64_t)t;
+        timeout = MV_MIN(timeout, deadline - now);
+        if (done)
+            timeout = MV_MIN(timeout, 10000000ull); /* done() may depend on time-less progress */
+        struct timespec ts = {(time_t)(timeout / SEC), (long)(timeout % SEC)};
         struct pollfd pfd[2] = {{mv_chan_port_fd(&n->cp), POLLIN, 0},
                                 {mv_daemon_stop_eventfd(), POLLIN, 0}};
-        if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+        if (ppoll(pfd, 2, &ts, NULL) < 0 && errno != EINTR)
             return false;
         if (mv_chan_port_process(&n->cp, mv_now_ns()) < 0)
             mv_warn("port receive failed");
@@ -597,6 +599,8 @@ int main(int argc, char **argv)
         .unix_mac = unix_mac,
         .ethertypes = {MV_ETHERTYPE_CTRL},
         .n_ethertypes = 1,
+        /* Per-frame wakeups: acks and responses are latency-bound (see mv/port.h). */
+        .low_latency = true,
     };
     int rc = mv_port_open(&pc, &n.port, err, sizeof err);
     if (rc) {
@@ -623,6 +627,7 @@ int main(int argc, char **argv)
         .mtu = mtu,
         .keys = &n.keys,
         .send = mv_chan_port_send,
+        .send_batch = mv_chan_port_send_batch,
         .send_user = n.port,
         .on_request = on_request,
         .on_message = on_message,

@@ -230,7 +230,8 @@ rack_spawn() {
     # shellcheck disable=SC2016
     setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidf" \
         env --default-signal=INT,QUIT ip netns exec "$ns" "$@" >"$logf" 2>&1 </dev/null &
-    for ((i = 0; i < 200; i++)); do
+    # Up to 10 s: on a loaded 2-core CI machine even a fork+exec can take seconds.
+    for ((i = 0; i < 1000; i++)); do
         [ -s "$pidf" ] && return 0
         sleep 0.01
     done

@@ -1,7 +1,8 @@
-/* Frame authentication: a keyed BLAKE2b MAC (libsodium crypto_generichash, 16-byte tag) over the
- * whole frame (Ethernet header, control header, payload), a cluster key ring with key ids for
- * rotation, a per-peer sliding replay window and incarnation numbers that increase across
- * restarts.
+/* Frame authentication: a 16-byte Poly1305 tag over the whole frame (Ethernet header, control
+ * header, payload) as XChaCha20-Poly1305 computes it (libsodium; the frame is the associated
+ * data, the nonce is sender node, incarnation, EtherType and counter: docs/protocol.md §4.1), a
+ * cluster key ring with key ids for rotation, a per-peer sliding replay window and incarnation
+ * numbers that increase across restarts.
  *
  * Key file format (text, mode 0600, one key per line, '#' starts a comment):
  *     key <id 0-255> <64 hex digits> [active] [expires=<unix seconds>]

@@ -23,9 +23,15 @@ struct mv_chan_port {
 
 /* A send callback for mv_chan_config.send (user = the mv_port). */
 int mv_chan_port_send(void *port, const uint8_t *frame, size_t len);
+/* The burst callback for mv_chan_config.send_batch (user = the mv_port): one kernel kick per
+ * burst. Prefer it: bulk transfers send and acknowledge in bursts. */
+int mv_chan_port_send_batch(void *port, const struct mv_frame *frames, unsigned n);
 int mv_chan_port_fd(const struct mv_chan_port *cp);
 int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns); /* -1: none */
-/* Receives every waiting frame, feeds it, runs timers. Returns frames processed or -errno. */
+/* The same in nanoseconds, for ppoll(): the channel's probe timers are sub-millisecond. */
+int64_t mv_chan_port_timeout_ns(const struct mv_chan_port *cp, uint64_t now_ns); /* -1: none */
+/* Receives every waiting frame, feeds it, runs timers. Returns frames processed or -errno. The
+ * channel is corked meanwhile: one ack per peer and batch, frames leave in bursts. */
 int mv_chan_port_process(struct mv_chan_port *cp, uint64_t now_ns);
 
 #endif

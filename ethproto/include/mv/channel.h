@@ -6,8 +6,10 @@
  * binds it to an mv_port and a poll loop.
  *
  * Per peer (node id) there is one session: sequence numbers, cumulative + selective acks,
- * retransmission with Jacobson/Karels RTO (Karn's rule, exponential backoff), a receiver window
- * and AIMD congestion window, fragmentation/reassembly of messages up to 1 MiB, in-order
+ * SACK-based loss recovery (RACK loss detection, tail loss probes, one window cut per episode,
+ * spurious-RTO undo; docs/protocol.md §3.4), Jacobson/Karels RTO (Karn's rule, exponential
+ * backoff) as the last resort, a receiver window and AIMD congestion window, acks coalesced per
+ * batch of input, fragmentation/reassembly of messages up to 1 MiB, in-order
  * delivery, request/response with at-most-once execution, one-way messages, keepalives and
  * peer-dead detection. A peer restart (higher incarnation) resets its session and fails the
  * requests pending on it.
@@ -29,6 +31,9 @@ struct mv_chan;
 /* Emits one complete frame. Return 0, or a negative errno (the frame counts as lost; the
  * protocol retransmits). */
 typedef int (*mv_chan_send_fn)(void *user, const uint8_t *frame, size_t len);
+/* Emits n frames in one go (one kernel kick per burst, e.g. mv_port_send()). Returns how many
+ * were accepted (the rest count as lost) or a negative errno (all lost). */
+typedef int (*mv_chan_send_batch_fn)(void *user, const struct mv_frame *frames, unsigned n);
 
 /* A delivered message (valid only during the callback). */
 struct mv_chan_msg {
@@ -100,6 +105,11 @@ struct mv_chan_config {
     size_t reassembly_limit;     /* bytes of partial messages across all peers: 16 MiB */
     unsigned max_peers;          /* sessions: 1024 */
     unsigned response_cache;     /* responses remembered per peer for duplicate requests: 64 */
+    /* Optional burst output (send_user is its user pointer too). When set, frames emitted during
+     * one call into the channel (or between mv_chan_cork() and mv_chan_uncork()) are handed
+     * over together, up to 32 at a time, and send may be NULL. mv_chan_port_send_batch() binds
+     * it to an mv_port. */
+    mv_chan_send_batch_fn send_batch;
 };
 
 /* Counters, global (mv_chan_get_counters) and per session (mv_chan_peer_info). */
@@ -107,6 +117,9 @@ struct mv_chan_counters {
     uint64_t tx_frames, tx_bytes, rx_frames, rx_bytes;
     uint64_t tx_data, rx_data, tx_acks, rx_acks, tx_keepalives, tx_hellos, rx_hellos;
     uint64_t retransmits, fast_retransmits, rto_expiries;
+    uint64_t tlp_probes;        /* tail loss probes sent (each one frame) */
+    uint64_t recoveries;        /* loss recovery episodes (one congestion back-off each) */
+    uint64_t spurious_rtos;     /* RTOs undone: the peer had received the frames (it was slow) */
     uint64_t dup_drops;         /* DATA already received (duplicates, spurious retransmits) */
     uint64_t out_of_window;     /* DATA beyond the receive window */
     uint64_t reassembly_errors; /* overlapping/out-of-range fragments, memory limit */
@@ -141,6 +154,12 @@ void mv_chan_destroy(struct mv_chan *ch);
  * was authentic and processed, else the reason it was dropped (already counted). */
 enum mv_auth_cause mv_chan_input(struct mv_chan *ch, const uint8_t *frame, size_t len,
                                  uint64_t now_ns);
+/* Output coalescing for a caller that feeds a batch of received frames: between cork and
+ * uncork, acknowledgements owed "immediately" are merged into one per peer and frames are
+ * gathered into bursts; mv_chan_uncork() sends them. Nests; every other call flushes on return
+ * when not corked. */
+void mv_chan_cork(struct mv_chan *ch);
+void mv_chan_uncork(struct mv_chan *ch);
 /* Runs timers (retransmission, delayed acks, keepalives, dead peers, request timeouts). */
 void mv_chan_tick(struct mv_chan *ch, uint64_t now_ns);
 /* Absolute time (ns) at which mv_chan_tick() next has work; UINT64_MAX if none. */

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Writes the seed corpora: valid control/stats frames (signed with the fuzz key) and frame
 sequences for fuzz_channel_rx. Run from this folder: /usr/bin/python3 gen_seeds.py"""
-import hashlib, struct, os
+import os, struct, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '../../integration/ethproto'))
+import mvtag  # noqa: E402
 
 KEY = bytes(range(32))
 OUR = bytes([2, 0, 0, 0, 0, 1])
@@ -12,7 +16,7 @@ def frame(typ, flags=0, payload=b'', ethertype=0x88B5, dst=OUR, node=5, inc=7, d
     hdr = struct.pack('>BBHBBHQQQQIIHHIIIIi', 1, typ, flags, 1, 0, len(payload), node, inc, dinc,
                       counter, seq, ack, window, op, msg_id, ref, msg_len, frag_off, status)
     body = dst + PEER + struct.pack('>H', ethertype) + hdr + payload
-    return body + hashlib.blake2b(body, digest_size=16, key=KEY).digest()
+    return body + mvtag.tag(KEY, body)
 
 def hello():
     tlv = b''

@@ -7,12 +7,14 @@ Takes the genuine control frames addressed to DST_MAC from PCAP and sends COUNT 
 to it: exact replays, single-bit forgeries, frames re-signed with a random key, frames with an
 all-zero (missing) tag, truncated frames, and frames naming an unknown key id. Prints
 "sent N" and the count per kind."""
-import hashlib
 import os
 import random
 import socket
 import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mvtag  # noqa: E402
 
 ETH_CTRL = 0x88B5
 KEYID_OFF = 14 + 4
@@ -53,9 +55,9 @@ def main():
             bit = rng.randrange(14 * 8, len(f) * 8)
             f[bit // 8] ^= 1 << (bit % 8)
         elif kind == 'wrongkey':
-            f[14 + 32:14 + 40] = struct.pack('>Q', 1 << 62 | i)  # fresh counter
+            f[14 + 32:14 + 40] = struct.pack('>Q', 1 << 46 | i)  # fresh counter
             body = bytes(f[:-TAG])
-            f[-TAG:] = hashlib.blake2b(body, digest_size=TAG, key=wrong_key).digest()
+            f[-TAG:] = mvtag.tag(wrong_key, body)
         elif kind == 'notag':
             f[14 + 32:14 + 40] = struct.pack('>Q', 1 << 62 | i)
             f[-TAG:] = bytes(TAG)

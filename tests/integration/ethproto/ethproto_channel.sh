@@ -28,10 +28,28 @@ KEY=$RACK_DIR/cluster.key
 "$BIN" genkey "$KEY" 1 >/dev/null
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# rack_spawn gives up after 2 s without the process's pid file, which a loaded machine can
+# exceed; the process still starts, so wait for its pid file ($RACK_DIR/procs/<host>.<name>.pid).
+wait_pidfile() {
+    for _ in $(seq 300); do
+        [ -s "$RACK_DIR/procs/$1.node.pid" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 start_servers() {
     for ((i = 2; i <= HOSTS; i++)); do
         rack_spawn "h$i" node "$BIN" -i eth0 -k "$KEY" -n "h$i" --blade "b$i" --chassis c1 \
-            --rack r1 --roles hypervisor,storage --state "$RACK_DIR/h$i.state"
+            --rack r1 --roles hypervisor,storage --state "$RACK_DIR/h$i.state" ||
+            wait_pidfile "h$i" || fail "h$i did not start"
+    done
+}
+# Waits until every server has its port open and its channel running ("ready" is logged right
+# after), so h1's discovery and traffic find them however slowly a loaded machine started them.
+# Discovery itself is then h1's event-driven --wait-peers, not a guess at how long it takes.
+wait_servers_ready() {
+    for ((i = 2; i <= HOSTS; i++)); do
+        rack_wait_log "h$i" node 'ready: node' 30 || fail "h$i did not start"
     done
 }
 stop_servers() {
@@ -42,8 +60,9 @@ for loss in $LOSSES; do
     echo "== loss $loss %"
     rack_loss "$loss"
     start_servers
+    wait_servers_ready
     out=$RACK_DIR/client-$loss.out
-    rack_exec h1 "$BIN" -i eth0 -k "$KEY" -n h1 --wait-peers $((HOSTS - 1)) --wait-s 10 \
+    rack_exec h1 "$BIN" -i eth0 -k "$KEY" -n h1 --wait-peers $((HOSTS - 1)) --wait-s 30 \
         -r "$REQUESTS" -b "$BULK" >"$out" 2>"$out.err" || { cat "$out" "$out.err"; fail "client"; }
     grep '^result' "$out"
     if [ "$loss" = 0 ]; then
@@ -64,11 +83,11 @@ rack_loss 0
 
 echo "== attack campaign"
 start_servers
-rack_wait_log h2 node 'discovery: up' 5
+wait_servers_ready
 # Capture genuine frames between h1 and h2, then replay, forge and inject them at h2.
 rack_capture_start "$RACK_DIR/genuine.pcap" 'ether proto 0x88b5'
-rack_exec h1 "$BIN" -i eth0 -k "$KEY" -n h1 --wait-peers $((HOSTS - 1)) -r 300 >/dev/null 2>&1 ||
-    fail "capture traffic"
+rack_exec h1 "$BIN" -i eth0 -k "$KEY" -n h1 --wait-peers $((HOSTS - 1)) --wait-s 30 -r 300 \
+    >/dev/null 2>&1 || fail "capture traffic"
 sleep 0.3
 rack_capture_stop
 before=$(rack_exec h2 true && rack_log h2 node | wc -l)

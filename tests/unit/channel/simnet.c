@@ -83,6 +83,10 @@ static int sim_send(void *user, const uint8_t *frame, size_t len)
         struct sim_node *to = &net->nodes[i];
         if (to == from || (memcmp(frame, to->mac, 6) && !mv_mac_is_broadcast(frame)))
             continue;
+        if (net->drop && net->drop(net->drop_user, from->idx, i, frame, len)) {
+            net->frames_lost++;
+            continue;
+        }
         if (net->loss_pm && sim_rand(net) % 1000 < net->loss_pm) {
             net->frames_lost++;
             continue;
@@ -97,13 +101,24 @@ static int sim_send(void *user, const uint8_t *frame, size_t len)
     return 0;
 }
 
+static int sim_send_batch(void *user, const struct mv_frame *frames, unsigned n)
+{
+    struct sim_node *from = user;
+    from->net->burst_calls++;
+    from->net->burst_frames += n;
+    for (unsigned i = 0; i < n; i++)
+        sim_send(user, frames[i].data, frames[i].len);
+    return (int)n;
+}
+
 static void create_chan(struct simnet *net, int i)
 {
     struct sim_node *nd = &net->nodes[i];
     nd->cfg.node_id = nd->node_id;
     nd->cfg.incarnation = nd->incarnation;
     memcpy(nd->cfg.mac, nd->mac, 6);
-    nd->cfg.send = sim_send;
+    nd->cfg.send = net->burst ? NULL : sim_send;
+    nd->cfg.send_batch = net->burst ? sim_send_batch : NULL;
     nd->cfg.send_user = nd;
     int rc = mv_chan_create(&nd->cfg, &nd->chan);
     assert(rc == 0);
@@ -142,6 +157,10 @@ static uint64_t next_time(struct simnet *net)
         struct sim_node *nd = &net->nodes[i];
         if (nd->down || !nd->chan)
             continue;
+        if (nd->stall_until > net->now) {
+            t = MV_MIN(t, nd->stall_until);
+            continue;
+        }
         t = MV_MIN(t, mv_chan_next_deadline(nd->chan));
         if (nd->disc)
             t = MV_MIN(t, mv_disc_next_deadline(nd->disc));
@@ -156,21 +175,32 @@ static void step(struct simnet *net, uint64_t limit)
         t = limit;
     if (t > net->now)
         net->now = t;
+    for (int i = 0; net->burst && i < net->n; i++)
+        if (net->nodes[i].chan)
+            mv_chan_cork(net->nodes[i].chan);
     while (net->nev && net->ev[0].at <= net->now) {
         struct sim_event e = pop(net);
         struct sim_node *to = &net->nodes[e.dst];
+        if (to->stall_until > net->now) {
+            push(net, e.dst, e.data, e.len, to->stall_until); /* waits in the network */
+            free(e.data);
+            continue;
+        }
         if (!to->down && to->chan)
             mv_chan_input(to->chan, e.data, e.len, net->now);
         free(e.data);
     }
     for (int i = 0; i < net->n; i++) {
         struct sim_node *nd = &net->nodes[i];
-        if (nd->down || !nd->chan)
+        if (nd->down || !nd->chan || nd->stall_until > net->now)
             continue;
         mv_chan_tick(nd->chan, net->now);
         if (nd->disc)
             mv_disc_tick(nd->disc, net->now);
     }
+    for (int i = 0; net->burst && i < net->n; i++)
+        if (net->nodes[i].chan)
+            mv_chan_uncork(net->nodes[i].chan);
 }
 
 bool sim_run(struct simnet *net, bool (*done)(void *user), void *user, uint64_t limit_ns)

@@ -17,6 +17,9 @@ struct sim_node {
     struct simnet *net;
     int idx;
     bool down; /* frames to and from it vanish */
+    /* A stalled process: frames for it wait in the network and its timers do not run until
+     * then (a host that was not scheduled). */
+    uint64_t stall_until;
     uint8_t mac[6];
     uint64_t node_id, incarnation;
     struct mv_chan *chan;
@@ -46,6 +49,13 @@ struct simnet {
     /* optional tap: every frame as sent (before loss) */
     void (*tap)(void *user, int from, const uint8_t *frame, size_t len);
     void *tap_user;
+    /* optional filter: true drops this frame on its way from -> to (targeted loss) */
+    bool (*drop)(void *user, int from, int to, const uint8_t *frame, size_t len);
+    void *drop_user;
+    /* Burst mode (set before sim_add_node): channels get send_batch, and the frames that reach
+     * a node at one instant are fed to it corked, as mv_chan_port_process() does. */
+    bool burst;
+    uint64_t burst_calls, burst_frames;
 };
 
 void sim_init(struct simnet *net, uint64_t seed);

@@ -135,6 +135,56 @@ static void test_tags(void **state)
     assert_int_equal(mv_auth_verify(&kr, f, MV_CTRL_OVERHEAD - 1, 0), MV_AUTH_MALFORMED);
 }
 
+static size_t from_hex(const char *hex, uint8_t *out)
+{
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++)
+        sscanf(hex + 2 * i, "%2hhx", &out[i]);
+    return n;
+}
+
+/* Frames sealed by an independent implementation (tests/integration/ethproto/mvtag.py, plain
+ * Python after docs/protocol.md §4.1) verify here: the tag algorithm is what the document says. */
+static void test_tags_interop(void **state)
+{
+    uint8_t key[MV_AUTH_KEY_LEN], f[256];
+    struct mv_keyring kr;
+    for (int i = 0; i < MV_AUTH_KEY_LEN; i++)
+        key[i] = (uint8_t)i;
+    mv_keyring_init(&kr);
+    assert_int_equal(mv_keyring_add(&kr, 1, key, 0, true), 0);
+    /* KEEPALIVE (ACKREQ) on 0x88B5, counter 3. */
+    size_t len =
+        from_hex("02000000000102000000000588b501040008010000000000000000000005000000000000"
+                 "00070000000000000001000000000000000300000000000000010040000000000000000000"
+                 "000000000000000000000000007d788d087ab0d3a3f94d8fe7e9e79295",
+                 f);
+    assert_int_equal(len, MV_CTRL_OVERHEAD);
+    assert_int_equal(mv_auth_verify(&kr, f, len, 0), MV_AUTH_OK);
+    f[20] ^= 1;
+    assert_int_equal(mv_auth_verify(&kr, f, len, 0), MV_AUTH_BAD_TAG);
+    /* Statistics DGRAM on 0x88B6 (its own counter space: the EtherType is in the nonce),
+     * counter 2^47 + 5. */
+    len = from_hex(
+        "02000000000102000000000588b60105000001000006000000000000000500000000000000070000"
+        "0000000000000000800000000005000000000000000100400003000000090000000000000000000000"
+        "0000000000737461747321bfea2f798d93855e88632ba5984ae21a",
+        f);
+    assert_int_equal(len, MV_CTRL_OVERHEAD + 6);
+    assert_int_equal(mv_auth_verify(&kr, f, len, 0), MV_AUTH_OK);
+    uint8_t tag[MV_CTRL_TAG_LEN];
+    memcpy(tag, f + len - MV_CTRL_TAG_LEN, sizeof tag);
+    assert_int_equal(mv_auth_seal(&kr, f, len), 0); /* we compute the same tag */
+    assert_memory_equal(tag, f + len - MV_CTRL_TAG_LEN, sizeof tag);
+    /* The same frame claimed on the control EtherType does not verify. */
+    f[13] = 0xb5;
+    assert_int_equal(mv_auth_verify(&kr, f, len, 0), MV_AUTH_BAD_TAG);
+    /* A counter of 2^48 or more is never sealed (the nonce holds 48 bits), nor accepted. */
+    f[MV_ETH_HLEN + 33] = 1;
+    assert_int_equal(mv_auth_seal(&kr, f, len), -EOVERFLOW);
+    assert_int_equal(mv_auth_verify(&kr, f, len, 0), MV_AUTH_BAD_TAG);
+}
+
 static void test_rotation(void **state)
 {
     /* Node X has switched to key 2; node Y still signs with key 1 but accepts both. */
@@ -375,9 +425,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyfile_parse), cmocka_unit_test(test_keyfile_generate),
-        cmocka_unit_test(test_tags),          cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_replay_window), cmocka_unit_test(test_incarnation),
-        cmocka_unit_test(test_dgram),         cmocka_unit_test(test_discovery),
+        cmocka_unit_test(test_tags),          cmocka_unit_test(test_tags_interop),
+        cmocka_unit_test(test_rotation),      cmocka_unit_test(test_replay_window),
+        cmocka_unit_test(test_incarnation),   cmocka_unit_test(test_dgram),
+        cmocka_unit_test(test_discovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,10 +95,13 @@ static void on_peer(void *user, uint64_t node, const uint8_t mac[6], enum mv_cha
 }
 
 static struct app apps[SIM_MAX_NODES];
+static bool g_burst; /* next setup_net: burst output and corked input (as over a port) */
 
 static void setup_net(struct simnet *net, int n, unsigned mtu, uint64_t seed)
 {
     sim_init(net, seed);
+    net->burst = g_burst;
+    g_burst = false;
     memset(apps, 0, sizeof apps);
     struct mv_chan_config base = {
         .mtu = mtu,
@@ -126,6 +129,8 @@ static void setup_net(struct simnet *net, int n, unsigned mtu, uint64_t seed)
 
 struct req_state {
     unsigned issued, done, ok, bad, target;
+    unsigned max_out; /* requests outstanding at once; 0 = 64 */
+    bool small;       /* single-frame requests only */
     struct simnet *net;
     int from, to;
 };
@@ -171,7 +176,7 @@ static void issue_requests(struct req_state *st, unsigned max_outstanding)
         c->st = st;
         c->idx = st->issued;
         /* Mostly small, some fragmented at MTU 1500. */
-        c->len = 4 + sim_rand(st->net) % (sim_rand(st->net) % 8 == 0 ? 5000 : 200);
+        c->len = 4 + sim_rand(st->net) % (!st->small && sim_rand(st->net) % 8 == 0 ? 5000 : 200);
         fill_req(buf, c->idx, c->len);
         long id = mv_chan_request(from->chan, to->node_id, 9, buf, c->len, 60 * SEC, on_response, c,
                                   st->net->now);
@@ -188,7 +193,7 @@ static struct req_state *g_req;
 static bool requests_done(void *user)
 {
     struct req_state *st = user;
-    issue_requests(st, 64);
+    issue_requests(st, st->max_out ? st->max_out : 64);
     return st->done == st->target;
 }
 
@@ -325,6 +330,260 @@ static void test_bulk_1500_loss20(void **state)
 static void test_bulk_9000_loss5(void **state)
 {
     run_bulk(9000, 50, 16u << 20, 6);
+}
+
+/* ---- loss recovery (NewReno/SACK, RACK-TLP spirit) and output coalescing ---- */
+
+static struct mv_chan_counters counters(struct simnet *net, int i);
+
+/* Bulk at a steady random loss each way (no reordering or duplication, so every retransmission
+ * answers a real loss): SACK repairs every hole without the RTO, the window is cut once per
+ * episode rather than once per lost frame, and the data frames spent per fragment stay close to
+ * what the loss itself costs, 1 / (1 - p). */
+static void run_recovery(unsigned loss_pm, bool burst, double max_tx_per_frag, uint64_t seed)
+{
+    struct simnet net;
+    g_burst = burst;
+    setup_net(&net, 2, 1500, seed);
+    net.loss_pm = loss_pm;
+    net.delay_ns = 20000;
+    struct bulk_state b = {.net = &net, .from = 0, .to = 1, .total = 8u << 20};
+    b.buf = malloc(MV_CTRL_MAX_MSG);
+    assert_true(sim_run(&net, bulk_done, &b, 60 * SEC));
+    assert_true(apps[1].order_ok);
+    assert_true(apps[1].content_ok);
+    assert_int_equal(apps[1].bytes_in, b.sent_bytes);
+    struct mv_chan_counters ca = counters(&net, 0), cb = counters(&net, 1);
+    double frags = (double)b.sent_bytes / mv_ctrl_max_fragment(1500);
+    print_message("recovery loss %u/1000%s: %.0f fragments, %llu data frames (%.3f each), "
+                  "retransmits %llu, recoveries %llu, probes %llu, rto %llu, acks %llu for %llu "
+                  "data frames received, %.3f simulated s\n",
+                  loss_pm, burst ? " burst" : "", frags, (unsigned long long)ca.tx_data,
+                  (double)ca.tx_data / frags, (unsigned long long)ca.retransmits,
+                  (unsigned long long)ca.recoveries, (unsigned long long)ca.tlp_probes,
+                  (unsigned long long)ca.rto_expiries, (unsigned long long)cb.tx_acks,
+                  (unsigned long long)cb.rx_data, (double)(net.now - SEC) / 1e9);
+    assert_true((double)ca.tx_data <= frags * max_tx_per_frag);
+    assert_int_equal(ca.rto_expiries, 0);
+    if (loss_pm) {
+        /* Fewer back-offs than losses: several losses share one (a window of data); at 20 %
+         * many do. */
+        assert_true(ca.recoveries > 0);
+        assert_true(ca.recoveries < ca.fast_retransmits);
+        if (loss_pm >= 200)
+            assert_true(ca.recoveries * 4 < ca.fast_retransmits);
+    }
+    /* Acks: at most about one per frame received (each gap and duplicate is acked at once),
+     * never a storm. */
+    assert_true(cb.tx_acks <= cb.rx_data + cb.rx_data / 20);
+    if (burst) {
+        /* Frames leave in bursts, and a burst received is acknowledged once. */
+        assert_true(net.burst_frames >= 4 * net.burst_calls);
+        assert_true(cb.tx_acks * 3 <= cb.rx_data);
+    }
+    free(b.buf);
+    sim_free(&net);
+}
+
+static void test_recovery_loss5(void **state)
+{
+    run_recovery(50, false, 1.09, 21);
+}
+static void test_recovery_loss20(void **state)
+{
+    run_recovery(200, false, 1.32, 22);
+}
+static void test_recovery_loss5_burst(void **state)
+{
+    run_recovery(50, true, 1.09, 23);
+}
+static void test_burst_clean(void **state)
+{
+    /* 1 %: the frames resent once the peer's incarnation is learnt, partial last fragments */
+    run_recovery(0, true, 1.01, 24);
+}
+
+/* Targeted loss: drop the data frame that is the (skip+1)-th first transmission from `from`
+ * after arming, and every retransmission of it until `times` copies were dropped. */
+struct drop_rule {
+    int from;
+    unsigned skip, times, dropped;
+    uint32_t seq;
+};
+static uint32_t frame_seq(const uint8_t *f)
+{
+    const uint8_t *p = f + MV_ETH_HLEN + 40;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static bool drop_by_rule(void *user, int from, int to, const uint8_t *f, size_t len)
+{
+    struct drop_rule *r = user;
+    if (from != r->from || len < MV_CTRL_OVERHEAD || f[MV_ETH_HLEN + 1] != MV_CTRL_DATA)
+        return false;
+    bool retx = f[MV_ETH_HLEN + 3] & MV_CTRL_F_RETX;
+    if (!r->seq) {
+        if (retx || r->skip-- > 0)
+            return false;
+        r->seq = frame_seq(f);
+    } else if (frame_seq(f) != r->seq) {
+        return false;
+    }
+    if (r->dropped >= r->times)
+        return false;
+    r->dropped++;
+    return true;
+}
+
+static bool one_msg_in(void *user)
+{
+    return apps[1].msgs_in == 1;
+}
+
+/* Sends one message of nfrag fragments from 0 to 1 (after a warm-up that settles the session
+ * and the RTT estimate) with the rule applied; returns A's counters for just that message. */
+static struct mv_chan_counters run_targeted(struct drop_rule *rule, unsigned nfrag)
+{
+    struct simnet net;
+    setup_net(&net, 2, 1500, 31);
+    struct req_state st = {.target = 20, .net = &net, .from = 0, .to = 1, .max_out = 1};
+    assert_true(sim_run(&net, requests_done, &st, SEC));
+    sim_run_for(&net, 10 * MS); /* delayed acks settle */
+    struct mv_chan_counters before = counters(&net, 0);
+    net.drop = drop_by_rule;
+    net.drop_user = rule;
+    size_t len = (size_t)nfrag * mv_ctrl_max_fragment(1500) - 100;
+    uint8_t *buf = malloc(len);
+    fill_req(buf, 0, len);
+    assert_int_equal(mv_chan_send(net.nodes[0].chan, net.nodes[1].node_id, 3, buf, len, net.now),
+                     0);
+    assert_true(sim_run(&net, one_msg_in, NULL, SEC));
+    sim_run_for(&net, 50 * MS); /* the last acks arrive; nothing more is sent */
+    assert_true(apps[1].content_ok);
+    assert_int_equal(apps[1].bytes_in, len);
+    assert_int_equal(rule->dropped, rule->times);
+    struct mv_chan_counters after = counters(&net, 0), d;
+    assert_int_equal(mv_chan_tx_queued(net.nodes[0].chan, net.nodes[1].node_id), 0);
+#define DELTA(f) d.f = after.f - before.f
+    DELTA(retransmits);
+    DELTA(fast_retransmits);
+    DELTA(rto_expiries);
+    DELTA(tlp_probes);
+    DELTA(recoveries);
+#undef DELTA
+    free(buf);
+    sim_free(&net);
+    return d;
+}
+
+static void test_tail_loss_probe(void **state)
+{
+    /* The last frame of a message is lost: no later frame can reveal it, the probe does. */
+    struct drop_rule r = {.from = 0, .skip = 2, .times = 1};
+    struct mv_chan_counters d = run_targeted(&r, 3);
+    assert_int_equal(d.rto_expiries, 0);
+    assert_int_equal(d.tlp_probes, 1);
+    assert_int_equal(d.retransmits, 1); /* the probe resent the lost frame itself */
+}
+
+static void test_sack_hole_no_rto(void **state)
+{
+    /* A hole mid-window: later frames' SACKs reveal it, resent once, one back-off. */
+    struct drop_rule r = {.from = 0, .skip = 4, .times = 1};
+    struct mv_chan_counters d = run_targeted(&r, 30);
+    assert_int_equal(d.rto_expiries, 0);
+    assert_int_equal(d.tlp_probes, 0);
+    assert_int_equal(d.retransmits, 1);
+    assert_int_equal(d.fast_retransmits, 1);
+    assert_int_equal(d.recoveries, 1);
+}
+
+static void test_lost_retransmission_no_rto(void **state)
+{
+    /* The hole's retransmission is lost too: frames sent after it expose that as well. */
+    struct drop_rule r = {.from = 0, .skip = 4, .times = 2};
+    struct mv_chan_counters d = run_targeted(&r, 60);
+    assert_int_equal(d.rto_expiries, 0);
+    assert_int_equal(d.retransmits, 2);
+    assert_int_equal(d.recoveries, 1); /* still one episode: one back-off */
+}
+
+static bool bytes_in_over(void *user)
+{
+    return apps[1].bytes_in >= *(uint64_t *)user;
+}
+
+static void test_spurious_rto_undone(void **state)
+{
+    /* The receiver's process stalls (not scheduled) for 30 ms mid-transfer: the sender's RTO
+     * fires although nothing was lost. When the stalled host answers, the acks cover frames
+     * sent before the RTO: the RTO is recognised as spurious and its window cut undone. */
+    struct simnet net;
+    setup_net(&net, 2, 1500, 41);
+    net.delay_ns = 20000;
+    struct bulk_state b = {.net = &net, .from = 0, .to = 1, .total = 8u << 20};
+    b.buf = malloc(MV_CTRL_MAX_MSG);
+    uint64_t mark = 2u << 20;
+    /* bulk_done keeps the queue full; stop once 2 MiB arrived */
+    struct {
+        struct bulk_state *b;
+        uint64_t mark;
+    } x = {&b, mark};
+    (void)x;
+    while (apps[1].bytes_in < mark) {
+        bulk_done(&b);
+        sim_run(&net, bytes_in_over, &mark, 2 * MS);
+    }
+    struct mv_chan_peer_info before;
+    assert_int_equal(mv_chan_peer_info(net.nodes[0].chan, net.nodes[1].node_id, &before), 0);
+    net.nodes[1].stall_until = net.now + 30 * MS;
+    sim_run_for(&net, 30 * MS + 200000); /* the stall, then one round trip */
+    struct mv_chan_counters ca = counters(&net, 0);
+    struct mv_chan_peer_info after;
+    assert_int_equal(mv_chan_peer_info(net.nodes[0].chan, net.nodes[1].node_id, &after), 0);
+    print_message("stall: cwnd %u -> %u, rto %llu, spurious %llu, probes %llu\n", before.cwnd,
+                  after.cwnd, (unsigned long long)ca.rto_expiries,
+                  (unsigned long long)ca.spurious_rtos, (unsigned long long)ca.tlp_probes);
+    assert_true(ca.rto_expiries >= 1);
+    assert_true(ca.spurious_rtos >= 1);
+    assert_true(after.cwnd >= before.cwnd); /* not left at 1 by the RTO */
+    assert_true(sim_run(&net, bulk_done, &b, 60 * SEC));
+    assert_true(apps[1].order_ok);
+    assert_true(apps[1].content_ok);
+    assert_int_equal(apps[1].bytes_in, b.sent_bytes);
+    free(b.buf);
+    sim_free(&net);
+}
+
+/* One request at a time, the next sent as soon as the response arrives: the response carries
+ * the ack of its request and the next request the ack of the response, so exactly two frames
+ * per request/response, no standalone acks, no probes. */
+static void test_rr_piggyback(void **state)
+{
+    struct simnet net;
+    g_burst = true;
+    setup_net(&net, 2, 1500, 12);
+    struct req_state st = {.target = 20, .net = &net, .from = 0, .to = 1, .max_out = 1};
+    assert_true(sim_run(&net, requests_done, &st, SEC));
+    struct mv_chan_counters a0 = counters(&net, 0), b0 = counters(&net, 1);
+    uint64_t sent0 = net.frames_sent;
+    st = (struct req_state){
+        .target = 1000, .net = &net, .from = 0, .to = 1, .max_out = 1, .small = true};
+    assert_true(sim_run(&net, requests_done, &st, 10 * SEC));
+    assert_int_equal(st.ok, 1000);
+    struct mv_chan_counters a1 = counters(&net, 0), b1 = counters(&net, 1);
+    uint64_t data = (a1.tx_data - a0.tx_data) + (b1.tx_data - b0.tx_data);
+    print_message("rr: %llu frames, %llu data, acks %llu+%llu, probes %llu+%llu\n",
+                  (unsigned long long)(net.frames_sent - sent0), (unsigned long long)data,
+                  (unsigned long long)(a1.tx_acks - a0.tx_acks),
+                  (unsigned long long)(b1.tx_acks - b0.tx_acks),
+                  (unsigned long long)(a1.tlp_probes - a0.tlp_probes),
+                  (unsigned long long)(b1.tlp_probes - b0.tlp_probes));
+    assert_int_equal(a1.tx_acks - a0.tx_acks, 0);
+    assert_int_equal(b1.tx_acks - b0.tx_acks, 0);
+    assert_int_equal(a1.tlp_probes + b1.tlp_probes, a0.tlp_probes + b0.tlp_probes);
+    assert_int_equal(a1.retransmits + b1.retransmits, a0.retransmits + b0.retransmits);
+    assert_int_equal(net.frames_sent - sent0, data);
+    sim_free(&net);
 }
 
 /* ---- restart, death ---- */
@@ -575,11 +834,25 @@ int main(void)
 {
     init_keys(&keys, 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests_no_loss), cmocka_unit_test(test_requests_loss5),
-        cmocka_unit_test(test_requests_loss20),  cmocka_unit_test(test_bulk_1500_clean),
-        cmocka_unit_test(test_bulk_1500_loss20), cmocka_unit_test(test_bulk_9000_loss5),
-        cmocka_unit_test(test_peer_restart),     cmocka_unit_test(test_peer_dead),
-        cmocka_unit_test(test_request_timeout),  cmocka_unit_test(test_attack_campaign),
+        cmocka_unit_test(test_requests_no_loss),
+        cmocka_unit_test(test_requests_loss5),
+        cmocka_unit_test(test_requests_loss20),
+        cmocka_unit_test(test_bulk_1500_clean),
+        cmocka_unit_test(test_bulk_1500_loss20),
+        cmocka_unit_test(test_bulk_9000_loss5),
+        cmocka_unit_test(test_recovery_loss5),
+        cmocka_unit_test(test_recovery_loss20),
+        cmocka_unit_test(test_recovery_loss5_burst),
+        cmocka_unit_test(test_burst_clean),
+        cmocka_unit_test(test_tail_loss_probe),
+        cmocka_unit_test(test_sack_hole_no_rto),
+        cmocka_unit_test(test_lost_retransmission_no_rto),
+        cmocka_unit_test(test_spurious_rto_undone),
+        cmocka_unit_test(test_rr_piggyback),
+        cmocka_unit_test(test_peer_restart),
+        cmocka_unit_test(test_peer_dead),
+        cmocka_unit_test(test_request_timeout),
+        cmocka_unit_test(test_attack_campaign),
         cmocka_unit_test(test_counters_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
