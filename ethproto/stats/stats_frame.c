@@ -483,9 +483,12 @@ static int enc_record(const struct group_desc *g, const uint8_t *rec, uint8_t ou
     }
     out[RECORD_HDR_LEN] = (uint8_t)klen;
     p += klen;
+    /* Only what the sender measured goes on the wire: an absent field is not a zero. */
+    uint32_t present;
+    memcpy(&present, rec + g->present_off, sizeof present);
     for (size_t i = 0; i < MV_ARRAY_SIZE(field_table); i++) {
         const struct mv_stats_field_desc *f = &field_table[i];
-        if (f->group != g->type)
+        if (f->group != g->type || !(present & (1u << f->id)))
             continue;
         if (f->type == MV_STATS_T_UINT) {
             p += enc_put_uint(out + p, f->id, mv_stats_field_u64(f, rec));

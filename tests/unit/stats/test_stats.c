@@ -883,6 +883,29 @@ static void test_forward_compatible(void **state)
     free(r);
 }
 
+/* A field the sender did not measure (not in `present`) is not sent, so the receiver sees it
+ * absent rather than as a zero. */
+static void test_absent_fields_not_sent(void **state)
+{
+    struct mv_stats_report *src = report_new(), *dst = report_new();
+    struct chunks c;
+    fill_full(src, 1, 1);
+    src->pcpu[0].present = 1u << MV_STATS_F_PCPU_CPU_TIME;
+    src->vbd[0].present &= ~(1u << MV_STATS_F_VBD_RD_REQ);
+    encode(src, 1500, &c);
+    for (size_t i = 0; i < c.n; i++)
+        decode_ok(c.buf[i], c.len[i], dst);
+    assert_int_equal(dst->pcpu[0].present, 1u << MV_STATS_F_PCPU_CPU_TIME);
+    assert_int_equal(dst->pcpu[0].cpu_time_ns, src->pcpu[0].cpu_time_ns);
+    assert_int_equal(dst->pcpu[0].timestamp_ns, 0);
+    assert_int_equal(dst->vbd[0].present,
+                     full_mask(MV_STATS_G_VBD) & ~(1u << MV_STATS_F_VBD_RD_REQ));
+    assert_int_equal(dst->vbd[0].rd_req, 0);
+    chunks_free(&c);
+    free(src);
+    free(dst);
+}
+
 static void test_other_report(void **state)
 {
     struct pb p;
@@ -1035,6 +1058,7 @@ int main(void)
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_bad_keys),
         cmocka_unit_test(test_forward_compatible),
+        cmocka_unit_test(test_absent_fields_not_sent),
         cmocka_unit_test(test_other_report),
         cmocka_unit_test(test_field_table),
         cmocka_unit_test(test_printer),
