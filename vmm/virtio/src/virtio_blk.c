@@ -2,6 +2,7 @@
  * the read-only flag, hands them to the backend (many in flight) and completes them when the
  * backend reports back. Runs on the transport's I/O thread with the device lock held. */
 #include "mv/virtio_blk.h"
+#include "mv/virtio_blk_aoe.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -433,8 +434,34 @@ void mv_virtio_blk_destroy(struct mv_virtio_blk *blk)
     free(blk);
 }
 
+/* "aoe:SHELF.SLOT,..." (mv/virtio_blk_aoe.h) -> libmvblk backend + device. */
+static struct mv_virtio_blk *blk_create_from_aoe_spec(const char *spec)
+{
+    struct mv_blk_aoe_spec s;
+    char err[512];
+    if (mv_blk_aoe_spec_parse(spec, &s, err, sizeof(err)) != 0) {
+        mv_err("virtio-blk: disk spec '%s': %s", spec, err);
+        return NULL;
+    }
+    struct mv_virtio_blk_params p = {.read_only = s.read_only};
+    char target_serial[MV_BLK_AOE_SERIAL_MAX + 1] = "";
+    if (mv_blk_aoe_backend_open(&s, &p.backend, target_serial, err, sizeof(err)) != 0) {
+        mv_err("virtio-blk: disk '%s': %s", spec, err);
+        return NULL;
+    }
+    p.serial = s.serial[0] ? s.serial : (target_serial[0] ? target_serial : NULL);
+    mv_info("virtio-blk: disk '%s': AoE target %u.%u, %" PRIu64 " sectors%s", spec, s.shelf, s.slot,
+            p.backend.capacity / MV_BLK_SECTOR_SIZE, s.read_only ? ", read-only" : "");
+    struct mv_virtio_blk *blk = mv_virtio_blk_create(&p); /* serial is copied */
+    if (blk == NULL)
+        mv_blk_backend_close(&p.backend);
+    return blk;
+}
+
 struct mv_virtio_blk *mv_virtio_blk_create_from_spec(const char *spec)
 {
+    if (mv_blk_aoe_spec_is_aoe(spec))
+        return blk_create_from_aoe_spec(spec);
     char buf[4096];
     if (spec == NULL || strlen(spec) >= sizeof(buf)) {
         mv_err("virtio-blk: disk spec missing or too long");

@@ -105,7 +105,9 @@ const struct mv_virtio_device *mv_virtio_blk_device(struct mv_virtio_blk *blk);
 /* Destroy the transport first. */
 void mv_virtio_blk_destroy(struct mv_virtio_blk *blk);
 
-/* Convenience for mvvmm: "path[,ro][,serial=S][,direct=0]" -> file backend + device. */
+/* Convenience for mvvmm: "path[,ro][,serial=S][,direct=0]" -> file backend + device, or
+ * "aoe:SHELF.SLOT,if=IFACE|unix=PATH[,...]" -> AoE backend (mv/virtio_blk_aoe.h) + device.
+ * NULL (with the reason logged) on a bad spec or a disk that cannot be opened/attached. */
 struct mv_virtio_blk *mv_virtio_blk_create_from_spec(const char *spec);
 
 struct mv_virtio_blk_stats {
