@@ -63,6 +63,8 @@ static const int allowed_syscalls[] = {
     SYS_sendto,
     SYS_recvmsg,
     SYS_sendmsg,
+    SYS_sendmmsg, /* batched frame sends of the packet port (AoE disks) */
+    SYS_recvmmsg,
     SYS_shutdown,
     SYS_fcntl,
     SYS_fstat,
