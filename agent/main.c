@@ -35,6 +35,15 @@ static void usage(FILE *f)
             "      --vmm-run-dir DIR      where mvvmm control sockets (<uuid>.sock) live\n"
             "      --state-dir DIR        incarnation counter and datastore assignments\n"
             "      --xdp                  AF_XDP for the control port\n"
+            "VM lifecycle:\n"
+            "      --vmm-path FILE        mvvmm binary (default: mvvmm next to mvagent)\n"
+            "      --stored-aoe-socket P  local mvstored's AoE socket (disks with target local)\n"
+            "      --vm-uplink IF         interface VM networks (bridge + VLAN) ride on\n"
+            "                             (default: the control interface)\n"
+            "      --cgroup MODE          auto (default), v1, v2, none: the VMs' cpuset cgroups\n"
+            "      --cgroup-fs DIR        cgroup mount point (default /sys/fs/cgroup)\n"
+            "      --cgroup-parent NAME   parent cgroup of the VMs (default mvkvm)\n"
+            "      --vm-stop-timeout SECS graceful stop before a hard stop (default 10)\n"
             "  -l, --log-level LEVEL      err, warning, info, debug\n"
             "  -h, --help, -V, --version\n",
             MV_AGENT_DEFAULT_CONFIG);
@@ -58,6 +67,13 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, 0, 9},
         {"xdp", no_argument, 0, 10},
         {"log-level", required_argument, 0, 'l'},
+        {"vmm-path", required_argument, 0, 11},
+        {"stored-aoe-socket", required_argument, 0, 12},
+        {"vm-uplink", required_argument, 0, 13},
+        {"cgroup", required_argument, 0, 14},
+        {"cgroup-fs", required_argument, 0, 15},
+        {"cgroup-parent", required_argument, 0, 16},
+        {"vm-stop-timeout", required_argument, 0, 17},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -119,6 +135,27 @@ int main(int argc, char **argv)
             break;
         case 'l':
             key = "log_level";
+            break;
+        case 11:
+            key = "vmm_path";
+            break;
+        case 12:
+            key = "stored_aoe_socket";
+            break;
+        case 13:
+            key = "vm_uplink";
+            break;
+        case 14:
+            key = "cgroup";
+            break;
+        case 15:
+            key = "cgroup_fs";
+            break;
+        case 16:
+            key = "cgroup_parent";
+            break;
+        case 17:
+            key = "vm_stop_timeout";
             break;
         default:
             usage(stderr);

@@ -33,6 +33,7 @@
 #define STORED_REPLY_MAX  (4u << 20)
 #define STORED_TIMEOUT_MS 5000
 #define VMM_TIMEOUT_MS    500
+#define VM_TICK_NS        250000000ull
 
 struct mv_agent {
     struct mv_agent_config cfg;
@@ -54,6 +55,9 @@ struct mv_agent {
     uint32_t report_id;
     uint64_t next_stats_ns;
     json_t *datastores; /* drive path -> datastore id, persisted in state_dir */
+    struct mv_vms *vms; /* NULL when the VM lifecycle could not be set up (vms_error) */
+    char vms_error[256];
+    uint64_t next_vm_tick_ns;
     uint64_t requests, request_errors, stats_sent;
 };
 
@@ -72,6 +76,7 @@ void mv_agent_config_defaults(struct mv_agent_config *c)
     snprintf(c->sysfs, sizeof c->sysfs, "/sys");
     snprintf(c->procfs, sizeof c->procfs, "/proc");
     c->log_level = LOG_INFO;
+    mv_vm_config_defaults(&c->vm);
 }
 
 static int set_str(char *dst, size_t cap, const char *key, const char *value, char *err,
@@ -128,6 +133,34 @@ int mv_agent_config_set(struct mv_agent_config *c, const char *key, const char *
         return set_str(c->sysfs, sizeof c->sysfs, key, value, err, errlen);
     if (!strcmp(key, "procfs"))
         return set_str(c->procfs, sizeof c->procfs, key, value, err, errlen);
+    if (!strcmp(key, "vmm_path"))
+        return set_str(c->vm.vmm_path, sizeof c->vm.vmm_path, key, value, err, errlen);
+    if (!strcmp(key, "stored_aoe_socket"))
+        return set_str(c->vm.aoe_socket, sizeof c->vm.aoe_socket, key, value, err, errlen);
+    if (!strcmp(key, "vm_uplink"))
+        return set_str(c->vm.uplink, sizeof c->vm.uplink, key, value, err, errlen);
+    if (!strcmp(key, "cgroup_fs"))
+        return set_str(c->vm.cgroup_fs, sizeof c->vm.cgroup_fs, key, value, err, errlen);
+    if (!strcmp(key, "cgroup_parent")) {
+        if (!value[0] || strchr(value, '/') || strstr(value, ".."))
+            return snprintf(err, errlen, "cgroup_parent: '%s' is not a directory name", value), -1;
+        return set_str(c->vm.cgroup_parent, sizeof c->vm.cgroup_parent, key, value, err, errlen);
+    }
+    if (!strcmp(key, "cgroup")) {
+        if (strcmp(value, "auto") && strcmp(value, "v1") && strcmp(value, "v2") &&
+            strcmp(value, "none"))
+            return snprintf(err, errlen, "cgroup: '%s' is not auto, v1, v2 or none", value), -1;
+        return set_str(c->vm.cgroup_mode, sizeof c->vm.cgroup_mode, key, value, err, errlen);
+    }
+    if (!strcmp(key, "vm_stop_timeout")) {
+        uint32_t ms;
+        if (parse_interval_ms(value, &ms) != 0)
+            return snprintf(err, errlen, "%s: '%s' is not seconds (or Nms) from 0.1 s to 1 h", key,
+                            value),
+                   -1;
+        c->vm.stop_timeout_ms = ms;
+        return 0;
+    }
     if (!strcmp(key, "roles")) {
         uint32_t r;
         if (mv_role_parse(value, &r) != 0 || r == 0)
@@ -512,6 +545,28 @@ static int op_perfc_reset(struct mv_agent *a, json_t *req, json_t **rep, char *e
     return 0;
 }
 
+/* VM lifecycle (mv/vm.h): one wrapper per op for the dispatch table. */
+static int vm_op(struct mv_agent *a, uint16_t op, json_t *req, json_t **rep, char *err,
+                 size_t errlen)
+{
+    if (!a->vms)
+        return snprintf(err, errlen, "VM lifecycle unavailable: %s", a->vms_error), -ENOTSUP;
+    return mv_vms_handle(a->vms, op, req, rep, err, errlen);
+}
+#define VM_HANDLER(fn, code)                                                                       \
+    static int fn(struct mv_agent *a, json_t *req, json_t **rep, char *err, size_t errlen)         \
+    {                                                                                              \
+        return vm_op(a, code, req, rep, err, errlen);                                              \
+    }
+VM_HANDLER(op_vm_start, MV_AGENT_OP_VM_START)
+VM_HANDLER(op_vm_stop, MV_AGENT_OP_VM_STOP)
+VM_HANDLER(op_vm_reboot, MV_AGENT_OP_VM_REBOOT)
+VM_HANDLER(op_vm_pause, MV_AGENT_OP_VM_PAUSE)
+VM_HANDLER(op_vm_unpause, MV_AGENT_OP_VM_UNPAUSE)
+VM_HANDLER(op_vm_delete, MV_AGENT_OP_VM_DELETE)
+VM_HANDLER(op_vm_info, MV_AGENT_OP_VM_INFO)
+VM_HANDLER(op_vm_list, MV_AGENT_OP_VM_LIST)
+
 /* Dispatch table: adding an operation is one line here plus its entry in agent_proto.c. */
 static const struct {
     uint16_t op;
@@ -529,6 +584,14 @@ static const struct {
     {MV_AGENT_OP_PERFC_DUMP, op_perfc_dump},
     {MV_AGENT_OP_PERFC_GET, op_perfc_get},
     {MV_AGENT_OP_PERFC_RESET, op_perfc_reset},
+    {MV_AGENT_OP_VM_START, op_vm_start},
+    {MV_AGENT_OP_VM_STOP, op_vm_stop},
+    {MV_AGENT_OP_VM_REBOOT, op_vm_reboot},
+    {MV_AGENT_OP_VM_PAUSE, op_vm_pause},
+    {MV_AGENT_OP_VM_UNPAUSE, op_vm_unpause},
+    {MV_AGENT_OP_VM_DELETE, op_vm_delete},
+    {MV_AGENT_OP_VM_INFO, op_vm_info},
+    {MV_AGENT_OP_VM_LIST, op_vm_list},
 };
 
 int mv_agent_handle_request(struct mv_agent *a, uint16_t op, const void *data, size_t len,
@@ -755,6 +818,15 @@ int mv_agent_create(const struct mv_agent_config *cfg, struct mv_agent **out, ch
     if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST)
         mv_warn("state directory %s: %s", cfg->state_dir, strerror(errno));
     datastores_load(a);
+    struct mv_vm_config vc = cfg->vm;
+    snprintf(vc.run_dir, sizeof vc.run_dir, "%s", cfg->vmm_run_dir);
+    snprintf(vc.procfs, sizeof vc.procfs, "%s", cfg->procfs);
+    if (!vc.aoe_ifname[0])
+        snprintf(vc.aoe_ifname, sizeof vc.aoe_ifname, "%s", cfg->ifname);
+    if (!vc.uplink[0])
+        snprintf(vc.uplink, sizeof vc.uplink, "%s", cfg->ifname);
+    if (mv_vms_create(&vc, &a->vms, a->vms_error, sizeof a->vms_error) != 0)
+        mv_warn("VM lifecycle unavailable: %s", a->vms_error);
     if (cfg->ifname[0]) {
         rc = open_network(a, err, errlen);
         if (rc != 0)
@@ -783,6 +855,7 @@ void mv_agent_destroy(struct mv_agent *a)
     if (a->guests)
         mv_guests_clear(a->guests);
     mv_perfc_set_free(a->baseline);
+    mv_vms_destroy(a->vms);
     json_decref(a->datastores);
     free(a->inv);
     free(a->hc);
@@ -818,10 +891,17 @@ int mv_agent_run(struct mv_agent *a)
                 a->next_stats_ns = now + (uint64_t)a->cfg.stats_interval_ms * 1000000ull;
             now = mv_now_ns();
         }
+        if (now >= a->next_vm_tick_ns) {
+            /* stop deadlines, monitor reaping, teardown of VMs that ended */
+            mv_vms_tick(a->vms);
+            a->next_vm_tick_ns = now + VM_TICK_NS;
+        }
         int timeout = mv_chan_port_timeout_ms(&a->cp, now);
         uint64_t until_stats = (a->next_stats_ns - now + 999999) / 1000000;
         if (timeout < 0 || (uint64_t)timeout > until_stats)
             timeout = (int)until_stats;
+        if (mv_vms_count(a->vms) && (uint64_t)timeout > VM_TICK_NS / 1000000)
+            timeout = (int)(VM_TICK_NS / 1000000);
         struct pollfd p[2] = {{.fd = mv_chan_port_fd(&a->cp), .events = POLLIN},
                               {.fd = stop_fd, .events = POLLIN}};
         int n = poll(p, stop_fd >= 0 ? 2 : 1, timeout);

@@ -20,7 +20,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: mvctl-agent -i IFACE --mvmac MAC [-k KEYFILE] [--timeout S] OP [JSON]\n"
                "OP: ping, inventory, drive_list, drive_format, replica_create, replica_map,\n"
                "    replica_unmap, replica_delete, replica_resize, perfc_dump, perfc_get,\n"
-               "    perfc_reset (or a number such as 0x0101). JSON: the request object.\n"
+               "    perfc_reset, vm_start, vm_stop, vm_reboot, vm_pause, vm_unpause, vm_delete,\n"
+               "    vm_info, vm_list (or a number such as 0x0101). JSON: the request object.\n"
                "Prints the reply; exit status 1 and the agent's error on failure.\n");
 }
 

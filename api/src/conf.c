@@ -22,6 +22,8 @@ void mvctld_conf_defaults(struct mvctld_conf *c)
     c->wire.dead_after_ms = 4000;
     c->wire.inventory_s = 30;
     c->wire.format_timeout_s = 60;
+    c->wire.reconcile_ms = 2000;
+    c->wire.vm_stop_timeout_ms = 10000;
 }
 
 static int copy(char *dst, size_t cap, const char *key, const char *value, char *err,
@@ -62,6 +64,10 @@ static int wire_set(struct mvctld_wire_conf *w, const char *key, const char *val
         return set_range(&w->dead_after_ms, key, value, 300, 600000, err, errlen);
     if (strcmp(key, "inventory_interval") == 0)
         return set_range(&w->inventory_s, key, value, 1, 86400, err, errlen);
+    if (strcmp(key, "vm_stop_timeout_ms") == 0)
+        return set_range(&w->vm_stop_timeout_ms, key, value, 0, 600000, err, errlen);
+    if (strcmp(key, "reconcile_interval_ms") == 0)
+        return set_range(&w->reconcile_ms, key, value, 100, 3600000, err, errlen);
     if (strcmp(key, "format_timeout") == 0)
         return set_range(&w->format_timeout_s, key, value, 1, 3600, err, errlen);
     snprintf(err, errlen, "unknown key '%s' in [wire]", key);

@@ -85,6 +85,46 @@ static const char *const migrations[] = {
     "CREATE TABLE disk_releases ("
     "  disk_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, path TEXT NOT NULL,"
     "  datastore_id TEXT NOT NULL);",
+    /* 4: volumes and instances (docs/instances.md). A volume's replicas are vdisk replicas on
+     * drives of its datastore, each with the operation the controller still has to carry out on
+     * its host (op: create, resize, delete; state pending/done/failed). An instance keeps what
+     * was asked (desired, pending one-shot actions) apart from what its host reported (state,
+     * reported_node), which only the agents' vm_list/vm_info answers change. */
+    "CREATE TABLE volumes ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+    "  datastore_id TEXT NOT NULL REFERENCES datastores(id) ON DELETE RESTRICT,"
+    "  vdisk_id TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, shelf INTEGER NOT NULL,"
+    "  slot INTEGER NOT NULL, deleting INTEGER NOT NULL DEFAULT 0,"
+    "  instance_id INTEGER REFERENCES instances(id) ON DELETE SET NULL,"
+    "  boot_index INTEGER NOT NULL DEFAULT 0,"
+    "  delete_on_termination INTEGER NOT NULL DEFAULT 0, cloned_from TEXT,"
+    "  created_at INTEGER NOT NULL, UNIQUE (shelf, slot));"
+    "CREATE TABLE volume_replicas ("
+    "  volume_id INTEGER NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,"
+    "  disk_id TEXT NOT NULL REFERENCES disks(id) ON DELETE RESTRICT,"
+    "  node_id TEXT NOT NULL, op TEXT NOT NULL DEFAULT 'create',"
+    "  state TEXT NOT NULL DEFAULT 'pending', error TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (volume_id, disk_id));"
+    "CREATE TABLE instances ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE,"
+    "  hostname TEXT NOT NULL DEFAULT '',"
+    "  resource_group_id INTEGER NOT NULL REFERENCES resource_groups(id) ON DELETE RESTRICT,"
+    "  vcpus INTEGER NOT NULL, ram INTEGER NOT NULL, payload TEXT, kernel TEXT, initrd TEXT,"
+    "  cmdline TEXT, node_id TEXT, numa_node INTEGER, cpuset TEXT NOT NULL DEFAULT '',"
+    "  pin TEXT NOT NULL DEFAULT '', vnuma TEXT NOT NULL DEFAULT '',"
+    "  desired TEXT NOT NULL DEFAULT 'running', reboot INTEGER NOT NULL DEFAULT 0,"
+    "  migrate_to TEXT, migrate_restart INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'BUILD', reported_node TEXT, pid INTEGER NOT NULL DEFAULT 0,"
+    "  vm_cpus INTEGER NOT NULL DEFAULT 0, vm_memory_mb INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT NOT NULL DEFAULT '', reported_at INTEGER NOT NULL DEFAULT 0,"
+    "  acted_at INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+    "CREATE TABLE instance_nics ("
+    "  instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE RESTRICT,"
+    "  mac TEXT NOT NULL, ip TEXT, PRIMARY KEY (instance_id, idx));"
+    "CREATE INDEX volumes_by_instance ON volumes(instance_id);"
+    "CREATE INDEX instances_by_node ON instances(node_id);",
 };
 
 int mvctld_db_latest_version(void)

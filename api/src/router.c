@@ -5,6 +5,7 @@
 
 #include "mv/util.h"
 #include "mvctld/errors.h"
+#include "mvctld/instances.h"
 #include "mvctld/validate.h"
 
 #define MAX_SEGMENTS 6
@@ -206,6 +207,74 @@ static void networks(struct mvctld_ctx *c, const struct route *r, const struct m
     json_decref(b);
 }
 
+static void volumes(struct mvctld_ctx *c, const struct route *r, const struct mvctld_request *rq,
+                    struct mvctld_response *rs)
+{
+    const char *m = rq->method;
+    json_t *b = NULL;
+    if (r->n == 1) {
+        if (is(m, "GET"))
+            rs->status = mvctld_volume_list(c, &rs->body);
+        else if (is(m, "POST") && (b = body_of(rq, rs)))
+            rs->status = mvctld_volume_create(c, b, &rs->body);
+        else if (!is(m, "POST"))
+            not_allowed(rs, "GET, POST");
+    } else if (r->n == 2) {
+        if (is(m, "GET"))
+            rs->status = mvctld_volume_get(c, r->seg[1], &rs->body);
+        else if (is(m, "PUT") && (b = body_of(rq, rs)))
+            rs->status = mvctld_volume_edit(c, r->seg[1], b, &rs->body);
+        else if (is(m, "DELETE"))
+            rs->status = mvctld_volume_delete(c, r->seg[1], &rs->body);
+        else if (!is(m, "PUT"))
+            not_allowed(rs, "GET, PUT, DELETE");
+    } else if (r->n == 3 && is(r->seg[2], "clone")) {
+        /* D2.3 clones with PUT; POST is accepted too (it creates an object). */
+        if ((is(m, "PUT") || is(m, "POST")) && (b = body_of(rq, rs)))
+            rs->status = mvctld_volume_clone(c, r->seg[1], b, &rs->body);
+        else if (!is(m, "PUT") && !is(m, "POST"))
+            not_allowed(rs, "PUT, POST");
+    } else {
+        no_route(rs, rq->path);
+    }
+    json_decref(b);
+}
+
+static void instances(struct mvctld_ctx *c, const struct route *r, const struct mvctld_request *rq,
+                      struct mvctld_response *rs)
+{
+    const char *m = rq->method;
+    json_t *b = NULL;
+    if (r->n == 1) {
+        if (is(m, "GET"))
+            rs->status = mvctld_instance_list(c, &rs->body);
+        else if (is(m, "POST") && (b = body_of(rq, rs)))
+            rs->status = mvctld_instance_create(c, b, &rs->body);
+        else if (!is(m, "POST"))
+            not_allowed(rs, "GET, POST");
+    } else if (r->n == 2) {
+        if (is(m, "GET"))
+            rs->status = mvctld_instance_get(c, r->seg[1], &rs->body);
+        else if (is(m, "DELETE"))
+            rs->status = mvctld_instance_delete(c, r->seg[1], &rs->body);
+        else
+            not_allowed(rs, "GET, DELETE");
+    } else if (r->n == 3 && is(r->seg[2], "action")) {
+        if ((is(m, "PUT") || is(m, "POST")) && (b = body_of(rq, rs)))
+            rs->status = mvctld_instance_action(c, r->seg[1], b, &rs->body);
+        else if (!is(m, "PUT") && !is(m, "POST"))
+            not_allowed(rs, "PUT, POST");
+    } else if (r->n == 3 && is(r->seg[2], "info")) {
+        if (is(m, "GET"))
+            rs->status = mvctld_instance_info(c, r->seg[1], &rs->body);
+        else
+            not_allowed(rs, "GET");
+    } else {
+        no_route(rs, rq->path);
+    }
+    json_decref(b);
+}
+
 static bool filter_of(const struct mvctld_request *rq, struct mvctld_list_filter *f,
                       struct mvctld_response *rs)
 {
@@ -276,6 +345,39 @@ static void inventory_reads(struct mvctld_ctx *c, const struct route *r,
     }
 }
 
+/* GET /api/instances/{id}/info: the database's last report, then (without the database lock:
+ * the wire thread needs it to record answers) the live InstanceInformation from the agent. */
+static void instance_info_live(struct mvctld_ctx *c, const struct route *r,
+                               struct mvctld_response *rs)
+{
+    mvctld_db_lock(c->db);
+    rs->status = mvctld_instance_info(c, r->seg[1], &rs->body);
+    mvctld_db_unlock(c->db);
+    const char *node = json_string_value(json_object_get(rs->body, "node"));
+    const char *uuid = json_string_value(json_object_get(rs->body, "uuid"));
+    if (rs->status != 200 || !c->host_ops || !c->host_ops->vm_info || !node || !*node || !uuid)
+        return;
+    json_t *live = NULL;
+    char err[256];
+    if (c->host_ops->vm_info(c->host_ops_ctx, node, uuid, 5000, &live, err, sizeof err) != 0) {
+        json_object_set_new(rs->body, "live", json_false());
+        json_object_set_new(rs->body, "live_error", json_string(err));
+        return;
+    }
+    /* The agent's InstanceInformation, with D2.3's integer state. */
+    const char *state = json_string_value(json_object_get(live, "state"));
+    json_object_del(live, "ok");
+    json_object_update(rs->body, live);
+    if (state) {
+        json_object_set_new(rs->body, "state_name", json_string(state));
+        json_t *code = json_object_get(live, "state_code");
+        json_object_set_new(rs->body, "state", code ? json_incref(code) : json_integer(0));
+    }
+    json_object_del(rs->body, "state_code");
+    json_object_set_new(rs->body, "live", json_true());
+    json_decref(live);
+}
+
 void mvctld_api_handle(struct mvctld_ctx *c, const struct mvctld_request *rq,
                        struct mvctld_response *rs)
 {
@@ -283,6 +385,10 @@ void mvctld_api_handle(struct mvctld_ctx *c, const struct mvctld_request *rq,
     memset(rs, 0, sizeof *rs);
     if (split_path(rq->path, &r) != 0 || r.n == 0) {
         no_route(rs, rq->path);
+        return;
+    }
+    if (r.n == 3 && is(r.seg[0], "instances") && is(r.seg[2], "info") && is(rq->method, "GET")) {
+        instance_info_live(c, &r, rs);
         return;
     }
     mvctld_db_lock(c->db);
@@ -293,6 +399,10 @@ void mvctld_api_handle(struct mvctld_ctx *c, const struct mvctld_request *rq,
         groups(c, &r, rq, rs);
     else if (is(kind, "networks"))
         networks(c, &r, rq, rs);
+    else if (is(kind, "volumes"))
+        volumes(c, &r, rq, rs);
+    else if (is(kind, "instances"))
+        instances(c, &r, rq, rs);
     else if (is(kind, "nodes") || is(kind, "cores") || is(kind, "disks"))
         inventory_reads(c, &r, rq, rs);
     else

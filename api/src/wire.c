@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mv/agent_proto.h"
@@ -19,6 +20,7 @@
 #include "mv/log.h"
 #include "mv/port.h"
 #include "mv/util.h"
+#include "mvctld/instances.h"
 #include "mvctld/inventory.h"
 #include "mvctld/wire.h"
 #include "sql.h"
@@ -30,6 +32,9 @@
 #define LAST_SEEN_PERIOD  (10 * SEC)
 #define MAX_POLL_MS       500
 #define NODE_ID_LEN       16
+#define VM_LIST_TIMEOUT   (10 * SEC)
+#define VM_OP_TIMEOUT     (60 * SEC) /* vm_start waits for mvvmm; vm_stop for the guest */
+#define PLAN_PERIOD       (1 * SEC)  /* the reconciler runs at least this often */
 
 /* An agent the controller has heard from. */
 struct wire_peer {
@@ -39,6 +44,23 @@ struct wire_peer {
     bool alive;
     bool inventory_in_flight;
     uint64_t next_inventory_ns, next_seen_ns;
+    /* Reconciler: its VM list was applied since it (or we) started; next periodic vm_list. */
+    bool listed, list_in_flight;
+    uint64_t next_list_ns;
+};
+
+/* A reconciler command (volume replica or VM op) waiting for its answer. */
+struct wire_cmd {
+    struct mvctld_wire *w;
+    json_t *cmd;
+};
+
+/* A vm_list request waiting for its answer. */
+struct wire_list_req {
+    struct mvctld_wire *w;
+    uint64_t chan_id;
+    uint64_t incarnation;
+    long long asked_at; /* realtime ns: the answer is a snapshot of that moment */
 };
 
 /* A drive command waiting for its answer. */
@@ -84,6 +106,10 @@ struct mvctld_wire {
     struct wire_op *ops_in_flight;
     json_t *grace_nodes; /* online in the database at start, not yet heard from */
     uint64_t grace_deadline_ns;
+    /* Reconciler (wire thread): keys of commands in flight, when to plan next. */
+    json_t *busy;
+    uint64_t next_plan_ns;
+    atomic_bool kicked;
 };
 
 /* ---------------------------------------------------------------- host ops (HTTP threads) */
@@ -134,6 +160,124 @@ static int ops_update_datastore(void *user, const char *node_id, const json_t *d
     mv_debug("wire: datastore %s changed; node %s keeps its drives' format",
              json_string_value(json_object_get(datastore, "id")), node_id);
     return 0;
+}
+
+static void ops_kick(void *user)
+{
+    struct mvctld_wire *w = user;
+    atomic_store(&w->kicked, true);
+    uint64_t one = 1;
+    if (write(w->evfd, &one, sizeof one) < 0)
+        mv_debug("wire: eventfd write: %s", strerror(errno));
+}
+
+/* A synchronous vm_info for an HTTP thread: two references (the waiter and the wire thread's
+ * callback), the last one frees it, so a waiter that timed out leaves safely. */
+struct wire_sync {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs;
+    bool done;
+    int status;
+    json_t *reply;
+    char err[256];
+};
+
+static void sync_put(struct wire_sync *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (last) {
+        json_decref(s->reply);
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+    }
+}
+
+static void sync_finish(struct wire_sync *s, int status, json_t *reply, const char *err)
+{
+    pthread_mutex_lock(&s->lock);
+    s->done = true;
+    s->status = status;
+    s->reply = reply;
+    snprintf(s->err, sizeof s->err, "%s", err ? err : "");
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    sync_put(s);
+}
+
+static int ops_vm_info(void *user, const char *node_id, const char *uuid, int timeout_ms,
+                       json_t **out, char *err, size_t errlen)
+{
+    struct mvctld_wire *w = user;
+    struct wire_sync *s = calloc(1, sizeof *s);
+    if (!s)
+        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    s->refs = 2;
+    int rc = enqueue(w, json_pack("{s:s, s:s, s:s, s:I}", "kind", "vm_info", "node", node_id,
+                                  "uuid", uuid, "sync", (json_int_t)(intptr_t)s));
+    if (rc != 0) {
+        s->refs = 1;
+        sync_put(s);
+        return snprintf(err, errlen, "the wire layer is not taking requests"), rc;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->done && pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
+        ;
+    bool done = s->done;
+    rc = done ? s->status : -ETIMEDOUT;
+    if (done && rc == 0)
+        *out = json_incref(s->reply);
+    snprintf(err, errlen, "%s", done ? s->err : "no answer in time");
+    pthread_mutex_unlock(&s->lock);
+    sync_put(s);
+    return rc;
+}
+
+static void on_vm_info(void *user, int status, const struct mv_chan_msg *resp)
+{
+    struct wire_sync *s = user;
+    char err[256] = "";
+    json_t *reply = NULL;
+    if (status == 0)
+        status = mv_agent_reply_parse(resp->status, resp->data, resp->len, &reply, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "the agent did not answer: %s", strerror(-status));
+    sync_finish(s, status, reply, err);
+}
+
+static uint64_t chan_id_of(const char *node_id);
+
+static void send_vm_info(struct mvctld_wire *w, const json_t *item, uint64_t now)
+{
+    struct wire_sync *s =
+        (struct wire_sync *)(intptr_t)json_integer_value(json_object_get(item, "sync"));
+    const char *node = json_string_value(json_object_get(item, "node"));
+    json_t *payload = json_pack("{s:s}", "uuid", json_string_value(json_object_get(item, "uuid")));
+    char *text = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    long id = text ? mv_chan_request(w->chan, chan_id_of(node), MVCTLD_OP_VM_INFO, text,
+                                     strlen(text), 5 * SEC, on_vm_info, s, now)
+                   : -ENOMEM;
+    free(text);
+    if (id <= 0)
+        sync_finish(s, (int)id, NULL, "node unreachable");
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -327,12 +471,175 @@ static void drain_queue(struct mvctld_wire *w, uint64_t now)
         const char *kind = json_string_value(json_object_get(it, "kind"));
         const char *ds = json_string_value(json_object_get(it, "datastore"));
         const json_t *disks = json_object_get(it, "disks");
-        if (strcmp(kind, "format") == 0)
+        if (strcmp(kind, "vm_info") == 0)
+            send_vm_info(w, it, now);
+        else if (strcmp(kind, "format") == 0)
             send_commands(w, mvctld_wire_plan_format(w->db, ds, disks), now);
         else
             send_commands(w, mvctld_wire_plan_release(w->db, ds, disks), now);
     }
     json_decref(items);
+}
+
+/* ---------------------------------------------------------------- reconciler */
+
+static void on_cmd_answer(void *user, int status, const struct mv_chan_msg *resp)
+{
+    struct wire_cmd *wc = user;
+    struct mvctld_wire *w = wc->w;
+    const char *key = json_string_value(json_object_get(wc->cmd, "key"));
+    if (key)
+        json_object_del(w->busy, key);
+    const char *op = json_string_value(json_object_get(wc->cmd, "op"));
+    const char *node = json_string_value(json_object_get(wc->cmd, "node"));
+    if (status == -ECANCELED || atomic_load(&w->stop)) {
+        json_decref(wc->cmd);
+        free(wc);
+        return;
+    }
+    if (status != 0) {
+        /* No answer (host down, restarted, timeout): the outcome is unknown, so nothing is
+         * recorded; the host's next vm_list tells, and the plan sends it again if needed. */
+        mv_warn("%s on node %s: no answer: %s", op, node, strerror(-status));
+    } else {
+        char err[400] = "";
+        json_t *reply = NULL;
+        int rc = mv_agent_reply_parse(resp->status, resp->data, resp->len, &reply, err, sizeof err);
+        mvctld_reconcile_done(w->db, wc->cmd, rc, reply, err);
+        json_decref(reply);
+        mv_info("%s on node %s (%s): %s", op, node, key ? key : "", rc == 0 ? "done" : err);
+    }
+    json_decref(wc->cmd);
+    free(wc);
+    atomic_store(&w->kicked, true); /* the next step may be ready (migration, deletion) */
+}
+
+static void send_reconcile_cmd(struct mvctld_wire *w, json_t *cmd, uint64_t now)
+{
+    const char *op = json_string_value(json_object_get(cmd, "op"));
+    const char *key = json_string_value(json_object_get(cmd, "key"));
+    if (!op || !key)
+        return;
+    if (strcmp(op, "forget") == 0) { /* database only */
+        mvctld_reconcile_done(w->db, cmd, 0, NULL, NULL);
+        return;
+    }
+    const char *node = json_string_value(json_object_get(cmd, "node"));
+    char *text = json_dumps(json_object_get(cmd, "payload"), JSON_COMPACT);
+    struct wire_cmd *wc = calloc(1, sizeof *wc);
+    if (!text || !wc || !node) {
+        free(text);
+        free(wc);
+        return;
+    }
+    wc->w = w;
+    wc->cmd = json_incref(cmd);
+    json_object_set_new(w->busy, key, json_true());
+    long id = mv_chan_request(w->chan, chan_id_of(node),
+                              (uint16_t)json_integer_value(json_object_get(cmd, "code")), text,
+                              strlen(text), VM_OP_TIMEOUT, on_cmd_answer, wc, now);
+    free(text);
+    if (id <= 0) {
+        mv_warn("%s on node %s not sent: %s", op, node, strerror((int)-id));
+        json_object_del(w->busy, key);
+        json_decref(wc->cmd);
+        free(wc);
+        return;
+    }
+    mv_info("%s sent to node %s (%s)", op, node, key);
+}
+
+static void reconcile(struct mvctld_wire *w, uint64_t now)
+{
+    json_t *listed = json_object();
+    for (unsigned i = 0; i < w->npeers; i++)
+        if (w->peers[i].alive && w->peers[i].listed)
+            json_object_set_new(listed, w->peers[i].node_id, json_true());
+    /* Nodes online in the database at our start and not heard from yet count as not listed:
+     * they may run VMs we do not know about. */
+    json_t *cmds = mvctld_reconcile_plan(w->db, w->busy, listed, (int)w->conf.vm_stop_timeout_ms);
+    if (json_array_size(w->grace_nodes) > 0) {
+        /* Only replica operations until the grace period ends; no VM is started. */
+        size_t i;
+        json_t *c;
+        json_array_foreach(cmds, i, c)
+        {
+            if (json_object_get(c, "volume"))
+                send_reconcile_cmd(w, c, now);
+        }
+    } else {
+        size_t i;
+        json_t *c;
+        json_array_foreach(cmds, i, c)
+        {
+            send_reconcile_cmd(w, c, now);
+        }
+    }
+    json_decref(cmds);
+    json_decref(listed);
+    w->next_plan_ns = now + PLAN_PERIOD;
+}
+
+static void on_vm_list(void *user, int status, const struct mv_chan_msg *resp)
+{
+    struct wire_list_req *req = user;
+    struct mvctld_wire *w = req->w;
+    struct wire_peer *p = peer_find(w, req->chan_id);
+    uint64_t inc = req->incarnation;
+    long long asked_at = req->asked_at;
+    free(req);
+    if (!p || status == -ECANCELED || atomic_load(&w->stop))
+        return;
+    p->list_in_flight = false;
+    uint64_t now = mv_now_ns();
+    p->next_list_ns = now + (uint64_t)w->conf.reconcile_ms * 1000000ull;
+    char err[400];
+    json_t *ans = NULL;
+    int rc = status;
+    if (rc == 0)
+        rc = mv_agent_reply_parse(resp->status, resp->data, resp->len, &ans, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "%s", strerror(-status));
+    if (rc == 0 && p->incarnation != inc) {
+        rc = -ESTALE; /* answered by an agent that restarted since: ask the new one */
+        p->next_list_ns = now;
+    }
+    if (rc == 0 && mvctld_reconcile_vm_list(w->db, p->node_id, ans, asked_at, w->busy) < 0) {
+        snprintf(err, sizeof err, "malformed vm_list answer");
+        rc = -EPROTO;
+    }
+    json_decref(ans);
+    if (rc != 0) {
+        if (rc != -ESTALE)
+            mv_warn("vm_list of node %s: %s", p->node_id, err);
+        return;
+    }
+    if (!p->listed)
+        mv_info("node %s listed its VMs", p->node_id);
+    p->listed = true;
+    atomic_store(&w->kicked, true);
+}
+
+static void request_vm_list(struct mvctld_wire *w, struct wire_peer *p, uint64_t now)
+{
+    if (p->list_in_flight)
+        return;
+    struct wire_list_req *req = malloc(sizeof *req);
+    if (!req)
+        return;
+    *req = (struct wire_list_req){.w = w,
+                                  .chan_id = p->chan_id,
+                                  .incarnation = p->incarnation,
+                                  .asked_at = (long long)mv_realtime_ns()};
+    long id = mv_chan_request(w->chan, p->chan_id, MVCTLD_OP_VM_LIST, "{}", 2, VM_LIST_TIMEOUT,
+                              on_vm_list, req, now);
+    if (id > 0) {
+        p->list_in_flight = true;
+        p->next_list_ns = UINT64_MAX;
+    } else {
+        free(req);
+        p->next_list_ns = now + INVENTORY_RETRY;
+    }
 }
 
 /* ---------------------------------------------------------------- inventory */
@@ -435,23 +742,32 @@ static void on_disc(void *user, const struct mv_disc_peer *dp, enum mv_disc_even
         p->alive = true;
         p->incarnation = dp->incarnation;
         grace_forget(w, p->node_id);
+        p->listed = false;
         request_inventory(w, p, now);
+        request_vm_list(w, p, now);
         break;
     case MV_DISC_CHANGED:
         /* A restarted agent (new incarnation) or new labels: its inventory may have changed. */
         if (dp->incarnation != p->incarnation)
             mv_info("agent %s (%s) restarted, incarnation %" PRIu64, p->node_id, dp->hello.hostname,
                     dp->incarnation);
-        if (dp->incarnation != p->incarnation)
+        if (dp->incarnation != p->incarnation) {
             p->inventory_in_flight = false; /* the restart failed the pending request */
+            p->list_in_flight = false;
+            p->listed = false; /* what it runs must be asked again before anything starts */
+        }
         p->incarnation = dp->incarnation;
         p->alive = true;
         request_inventory(w, p, now);
+        if (!p->listed)
+            request_vm_list(w, p, now);
         break;
     case MV_DISC_DOWN:
         p->alive = false;
+        p->listed = false;
         mv_warn("agent %s (%s) silent: node down", p->node_id, dp->hello.hostname);
         mvctld_node_lost(w->db, p->node_id);
+        mvctld_reconcile_node_lost(w->db, p->node_id);
         break;
     }
 }
@@ -470,6 +786,8 @@ static void run_timers(struct mvctld_wire *w, uint64_t now)
         struct wire_peer *p = &w->peers[i];
         if (!p->alive)
             continue;
+        if (now >= p->next_list_ns)
+            request_vm_list(w, p, now);
         if (now >= p->next_inventory_ns)
             request_inventory(w, p, now);
         else if (now >= p->next_seen_ns) {
@@ -489,7 +807,10 @@ static void run_timers(struct mvctld_wire *w, uint64_t now)
         }
         json_array_clear(w->grace_nodes);
         w->grace_deadline_ns = 0;
+        atomic_store(&w->kicked, true);
     }
+    if (atomic_exchange(&w->kicked, false) || now >= w->next_plan_ns)
+        reconcile(w, now);
 }
 
 static void *wire_main(void *arg)
@@ -536,8 +857,19 @@ static void wire_free(struct mvctld_wire *w)
     }
     if (w->evfd >= 0)
         close(w->evfd);
+    size_t qi;
+    json_t *it;
+    json_array_foreach(w->queue, qi, it)
+    {
+        /* A waiter of a vm_info that never went out: answer it. */
+        if (json_object_get(it, "sync"))
+            sync_finish(
+                (struct wire_sync *)(intptr_t)json_integer_value(json_object_get(it, "sync")),
+                -ESHUTDOWN, NULL, "mvctld is stopping");
+    }
     json_decref(w->queue);
     json_decref(w->grace_nodes);
+    json_decref(w->busy);
     pthread_mutex_destroy(&w->qlock);
     free(w->peers);
     free(w);
@@ -570,6 +902,7 @@ struct mvctld_wire *mvctld_wire_start(const struct mvctld_conf *conf, struct mvc
     w->evfd = -1;
     pthread_mutex_init(&w->qlock, NULL);
     w->queue = json_array();
+    w->busy = json_object();
     mv_keyring_init(&w->keys);
     char why[300];
     int rc;
@@ -656,7 +989,9 @@ struct mvctld_wire *mvctld_wire_start(const struct mvctld_conf *conf, struct mvc
         mv_now_ns() + ((uint64_t)w->conf.dead_after_ms + w->conf.hello_ms) * 1000000ull;
     w->ops = (struct mvctld_host_ops){.format_drives = ops_format_drives,
                                       .release_drives = ops_release_drives,
-                                      .update_datastore = ops_update_datastore};
+                                      .update_datastore = ops_update_datastore,
+                                      .kick = ops_kick,
+                                      .vm_info = ops_vm_info};
     ctx->host_ops = &w->ops;
     ctx->host_ops_ctx = w;
     if ((rc = pthread_create(&w->thread, NULL, wire_main, w)) != 0) {

@@ -12,15 +12,17 @@
 #include "osd/filter.h"
 
 enum opt_type {
-    O_STR,      /* --x=value -> "field": "value" */
-    O_INT,      /* integer */
-    O_LIST,     /* a,b,c -> ["a","b","c"] */
-    O_INT_LIST, /* 1,2 -> [1,2] */
-    O_FLAG,     /* --x (or --x=true/false) -> field = flag_value (negated with =false) */
-    O_BOOL,     /* --x=true|false|1|0 */
-    O_NOT_BOOL, /* --thick=1 -> is_thin: false */
-    O_ID,       /* the object id in the path */
-    O_QUERY,    /* a query parameter */
+    O_STR,          /* --x=value -> "field": "value" */
+    O_INT,          /* integer */
+    O_LIST,         /* a,b,c -> ["a","b","c"] */
+    O_INT_LIST,     /* 1,2 -> [1,2] */
+    O_FLAG,         /* --x (or --x=true/false) -> field = flag_value (negated with =false) */
+    O_BOOL,         /* --x=true|false|1|0 */
+    O_NOT_BOOL,     /* --thick=1 -> is_thin: false */
+    O_ID,           /* the object id in the path */
+    O_QUERY,        /* a query parameter */
+    O_OBJ_LIST,     /* a,b -> [{"<key>": "a"}, {"<key>": "b"}]; field is "array.key" */
+    O_OBJ_INT_LIST, /* 1,2 -> [{"<key>": 1}, ...] */
 };
 
 struct opt {
@@ -44,6 +46,19 @@ struct command {
     const char *example;
     struct opt opts[MAX_OPTS];
 };
+
+/* The action of the instance action commands (merged into their body). */
+static const char *action_of(const char *command)
+{
+    static const char *const map[][2] = {
+        {"start_instance", "start"},     {"stop_instance", "stop"},
+        {"reboot_instance", "reboot"},   {"pause_instance", "pause"},
+        {"unpause_instance", "unpause"}, {"migrate_instance", "migrate"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], command) == 0)
+            return map[i][1];
+    return NULL;
+}
 
 #define ID_OPT(what)                                                                               \
     {                                                                                              \
@@ -109,6 +124,16 @@ struct command {
     {                                                                                              \
         "dedicated", O_FLAG, "is_dedicated", 1,                                                    \
             "A physical network not used as a path for virtual networks."                          \
+    }
+
+#define VOL_COLS  "id,name,size,status,datastore_id,instance_id,disks"
+#define INST_COLS "id,name,state,task_state,node,vcpus,ram,resource_group_id,pin"
+#define INST_ACTION(cmd, what)                                                                     \
+    {                                                                                              \
+        cmd, what, K_EDIT, "/api/instances/{id}/action", INST_COLS, NULL, "osd " cmd " --id=vm1",  \
+        {                                                                                          \
+            ID_OPT("instance")                                                                     \
+        }                                                                                          \
     }
 
 static const struct command commands[] = {
@@ -380,6 +405,130 @@ static const struct command commands[] = {
      "osd get_disks --free=true",
      {{"node_id", O_QUERY, "node_id", 0, "Only the disks of this node."},
       {"free", O_QUERY, "free", 0, "true: only disks of no datastore; false: only assigned."}}},
+    {"get_volumes",
+     "Get the list of volumes.",
+     K_LIST,
+     "/api/volumes",
+     VOL_COLS,
+     NULL,
+     "osd get_volumes",
+     {{0}}},
+    {"get_volume",
+     "Get one volume (by id or name).",
+     K_GET,
+     "/api/volumes/{id}",
+     VOL_COLS ",vdisk_id,shelf,slot,replicas",
+     NULL,
+     "osd get_volume --id=root1",
+     {ID_OPT("volume")}},
+    {"create_volume",
+     "Create a new empty volume on a datastore's drives.",
+     K_CREATE,
+     "/api/volumes",
+     VOL_COLS,
+     NULL,
+     "osd create_volume --name=root1 --size=1 --datastore_id=fjxi3vnzg4hm9y",
+     {{"name", O_STR, "name", 0, "The display name of the volume."},
+      {"size", O_INT, "size", 0, "The size of the volume in GB."},
+      {"datastore_id", O_STR, "datastore_id", 0, "The datastore holding its replicas."}}},
+    {"edit_volume",
+     "Rename or grow a volume.",
+     K_EDIT,
+     "/api/volumes/{id}",
+     VOL_COLS,
+     NULL,
+     "osd edit_volume --id=root1 --size=2",
+     {ID_OPT("volume"),
+      {"name", O_STR, "name", 0, "The new name."},
+      {"size", O_INT, "size", 0, "The new size in GB (volumes only grow)."}}},
+    {"clone_volume",
+     "Create a new volume based on a volume.",
+     K_EDIT,
+     "/api/volumes/{id}/clone",
+     VOL_COLS,
+     NULL,
+     "osd clone_volume --id=root1 --name=root2",
+     {ID_OPT("volume"),
+      {"name", O_STR, "name", 0, "The name of the new volume."},
+      {"size", O_INT, "size", 0, "Its size in GB (at least the source's)."}}},
+    {"delete_volume",
+     "Delete a volume that no instance uses.",
+     K_DELETE,
+     "/api/volumes/{id}",
+     NULL,
+     NULL,
+     "osd delete_volume --id=root1",
+     {ID_OPT("volume")}},
+    {"get_instances",
+     "Get the list of instances.",
+     K_LIST,
+     "/api/instances",
+     INST_COLS,
+     NULL,
+     "osd get_instances",
+     {{0}}},
+    {"get_instance",
+     "Get one instance (by id or name).",
+     K_GET,
+     "/api/instances/{id}",
+     INST_COLS ",uuid,cpuset,vnuma,volumes.name,networks.mac,error",
+     NULL,
+     "osd get_instance --id=vm1",
+     {ID_OPT("instance")}},
+    {"get_instance_info",
+     "Get the state and hardware information the instance's VMM reports.",
+     K_GET,
+     "/api/instances/{id}/info",
+     "state,state_name,num_cpu,max_mem_kb,mem_kb,cpu_time_ns,pid,node",
+     NULL,
+     "osd get_instance_info --id=vm1",
+     {ID_OPT("instance")}},
+    {"create_instance",
+     "Create an instance in a resource group and start it.",
+     K_CREATE,
+     "/api/instances",
+     INST_COLS,
+     NULL,
+     "osd create_instance --name=vm1 --resource_group_id=1 --vcpus=2 --ram=64 "
+     "--payload=/var/lib/mvkvm/guest.elf --volumes=root1 --network_ids=1",
+     {{"name", O_STR, "name", 0, "The display name of the instance."},
+      {"hostname", O_STR, "hostname", 0, "Its host name."},
+      {"resource_group_id", O_INT, "resource_group_id", 0, "The resource group it runs in."},
+      {"vcpus", O_INT, "vcpus", 0, "The number of virtual cores."},
+      {"ram", O_INT, "ram", 0, "The memory in MB."},
+      {"payload", O_STR, "payload", 0, "Boot image: a bare-metal payload (ELF) on the hosts."},
+      {"kernel", O_STR, "kernel", 0, "Boot image: a Linux kernel on the hosts."},
+      {"initrd", O_STR, "initrd", 0, "The initial ramdisk (with --kernel)."},
+      {"cmdline", O_STR, "cmdline", 0, "The kernel command line (with --kernel)."},
+      {"node_id", O_STR, "node_id", 0, "Run it on this node (default: placement chooses)."},
+      {"volumes", O_OBJ_LIST, "volumes.name", 0,
+       "Volumes to attach, by name; the first is the root disk."},
+      {"network_ids", O_OBJ_INT_LIST, "networks.network_id", 0,
+       "Networks of its interfaces, one interface each."},
+      {"start", O_BOOL, "start", 0, "Start it once created. (default: true)"}}},
+    {"delete_instance",
+     "Delete an instance (stops it first).",
+     K_DELETE,
+     "/api/instances/{id}",
+     NULL,
+     NULL,
+     "osd delete_instance --id=vm1",
+     {ID_OPT("instance")}},
+    INST_ACTION("start_instance", "Start an instance."),
+    INST_ACTION("stop_instance", "Stop an instance."),
+    INST_ACTION("reboot_instance", "Reboot an instance."),
+    INST_ACTION("pause_instance", "Pause an instance."),
+    INST_ACTION("unpause_instance", "Unpause an instance."),
+    {"migrate_instance",
+     "Cold-migrate an instance: stop it, move it, optionally restart it on the target.",
+     K_EDIT,
+     "/api/instances/{id}/action",
+     INST_COLS,
+     NULL,
+     "osd migrate_instance --id=vm1 --node_id=54424488 --restart_after=true",
+     {ID_OPT("instance"),
+      {"node_id", O_STR, "node_id", 0, "The target node."},
+      {"restart_after", O_BOOL, "restart_after", 0, "Start it on the target. (default: false)"}}},
     {"get_disk",
      "Get one disk.",
      K_GET,
@@ -648,6 +797,27 @@ static json_t *parse_value(const struct opt *o, const char *v, char *err, size_t
         free(copy);
         return a;
     }
+    case O_OBJ_LIST:
+    case O_OBJ_INT_LIST: {
+        const char *key = strchr(o->field, '.') + 1;
+        json_t *a = json_array();
+        char *copy = strdup(v), *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (o->type == O_OBJ_LIST) {
+                json_array_append_new(a, json_pack("{s:s}", key, tok));
+            } else if (sscanf(tok, "%" SCNd64, &n) == 1 &&
+                       strspn(tok, "-0123456789") == strlen(tok)) {
+                json_array_append_new(a, json_pack("{s:I}", key, (json_int_t)n));
+            } else {
+                snprintf(err, errlen, "--%s: '%s' is not an integer id", o->name, tok);
+                json_decref(a);
+                free(copy);
+                return NULL;
+            }
+        }
+        free(copy);
+        return a;
+    }
     default:
         return json_string(v);
     }
@@ -739,7 +909,14 @@ static int parse_args(const struct command *c, int argc, char **argv, struct inv
                 fprintf(stderr, "osd %s: %s\n", c->name, err);
                 return -1;
             }
-            set_path(inv->body, o->field, v);
+            if (o->type == O_OBJ_LIST || o->type == O_OBJ_INT_LIST) {
+                char top[64];
+                snprintf(top, sizeof top, "%.*s", (int)(strchr(o->field, '.') - o->field),
+                         o->field);
+                json_object_set_new(inv->body, top, v);
+            } else {
+                set_path(inv->body, o->field, v);
+            }
         }
     }
     return 0;
@@ -856,6 +1033,8 @@ int main(int argc, char **argv)
     if (c->kind == K_CREATE && !strcmp(c->name, "create_group") &&
         !json_object_get(inv.body, "cpu_overcommit"))
         json_object_set_new(inv.body, "cpu_overcommit", json_integer(1));
+    if (action_of(c->name))
+        json_object_set_new(inv.body, "action", json_string(action_of(c->name)));
     switch (c->kind) {
     case K_LIST:
     case K_GET:

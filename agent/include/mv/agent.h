@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mv/vm.h"
+
 #define MV_AGENT_DEFAULT_CONFIG "/etc/mvkvm/agent.conf"
 
 struct mv_agent_config {
@@ -24,6 +26,10 @@ struct mv_agent_config {
     char sysfs[64], procfs[64];
     bool xdp; /* AF_XDP for the control port (falls back to AF_PACKET) */
     int log_level;
+    /* VM lifecycle: vmm_path, stored_aoe_socket, vm_uplink, cgroup, cgroup_fs, cgroup_parent,
+     * vm_stop_timeout. vm.run_dir, aoe_ifname and uplink (when unset) follow vmm_run_dir and
+     * interface at mv_agent_create(). */
+    struct mv_vm_config vm;
 };
 
 void mv_agent_config_defaults(struct mv_agent_config *c);

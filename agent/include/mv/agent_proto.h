@@ -28,6 +28,15 @@ enum mv_agent_op {
     MV_AGENT_OP_PERFC_DUMP = 0x0120,
     MV_AGENT_OP_PERFC_GET = 0x0121,
     MV_AGENT_OP_PERFC_RESET = 0x0122,
+    /* VM lifecycle (docs/agent.md "VM lifecycle"): every op names the VM by "uuid". */
+    MV_AGENT_OP_VM_START = 0x0130,   /* spec (below) -> {uuid, state, pid} */
+    MV_AGENT_OP_VM_STOP = 0x0131,    /* {uuid, force?, timeout_ms?} */
+    MV_AGENT_OP_VM_REBOOT = 0x0132,  /* {uuid} */
+    MV_AGENT_OP_VM_PAUSE = 0x0133,   /* {uuid} */
+    MV_AGENT_OP_VM_UNPAUSE = 0x0134, /* {uuid} */
+    MV_AGENT_OP_VM_DELETE = 0x0135,  /* {uuid}: stop if running, remove its run files */
+    MV_AGENT_OP_VM_INFO = 0x0136,    /* {uuid} -> InstanceInformation */
+    MV_AGENT_OP_VM_LIST = 0x0137,    /* {} -> {vms: [InstanceInformation...]} */
 };
 
 /* Datagram op of statistics reports on EtherType 0x88B6 (mv/dgram.h, mv/stats_frame.h). */
@@ -36,6 +45,13 @@ enum mv_agent_op {
 #define MV_AGENT_MAX_REQUEST    65536 /* bytes of request JSON */
 #define MV_AGENT_VDISK_ID_MAX   63    /* [A-Za-z0-9._:-]{1,63} */
 #define MV_AGENT_PERFC_NAME_MAX 47
+#define MV_AGENT_UUID_MAX       36 /* [A-Za-z0-9_-], first character alphanumeric */
+#define MV_AGENT_VM_VCPUS_MAX   64 /* mvvmm's limit */
+#define MV_AGENT_VM_MEM_MB_MAX  (1u << 20)
+#define MV_AGENT_VM_DISKS_MAX   16
+#define MV_AGENT_VM_NICS_MAX    8
+#define MV_AGENT_NETWORK_ID_MAX 99999999999ull /* "mvbr<id>" fits IFNAMSIZ */
+#define MV_AGENT_CPU_MAX        1023           /* highest CPU number in a cpuset/pin list */
 
 /* Field types of request payloads. */
 enum mv_agent_field_type {
@@ -44,13 +60,19 @@ enum mv_agent_field_type {
     MV_AGENT_F_PATH,   /* absolute path without "..", 2..max bytes */
     MV_AGENT_F_UINT,   /* integer min..max */
     MV_AGENT_F_BOOL,
+    MV_AGENT_F_UUID,    /* [A-Za-z0-9_-], first alphanumeric, 1..max bytes (file-name safe) */
+    MV_AGENT_F_MAC,     /* "aa:bb:cc:dd:ee:ff", unicast */
+    MV_AGENT_F_CPULIST, /* "0-3,6": CPUs 0..MV_AGENT_CPU_MAX, ascending ranges, max bytes */
+    MV_AGENT_F_ARRAY,   /* array of 0..max objects, each validated against sub[] */
 };
 
 struct mv_agent_field {
     const char *key;
     enum mv_agent_field_type type;
     int required;
-    uint64_t min, max; /* UINT: value range; strings: max length (min unused) */
+    uint64_t min, max; /* UINT: value range; strings: max length; ARRAY: max elements */
+    const struct mv_agent_field *sub; /* ARRAY: the fields of each element */
+    unsigned n_sub;
 };
 
 struct mv_agent_op_desc {
@@ -58,7 +80,17 @@ struct mv_agent_op_desc {
     const char *name; /* "perfc_dump" */
     const struct mv_agent_field *fields;
     unsigned n_fields;
+    /* Rules across fields (vm_start: payload xor kernel, pin within cpuset, ...), run after
+     * the table passed; NULL if none. 0, or -1 with a reason in err. */
+    int (*check)(json_t *req, char *err, size_t errlen);
 };
+
+/* A CPU list ("0-3,6", ascending, CPUs 0..MV_AGENT_CPU_MAX) as a bitmap; *count CPUs are set,
+ * and order[] (if not NULL, room for MV_AGENT_CPU_MAX + 1) gets them in the order written.
+ * "2,3" and "3,2" are both valid (a pin list is an order); repeats are not. 0 or -1. */
+#define MV_AGENT_CPUSET_WORDS ((MV_AGENT_CPU_MAX + 64) / 64)
+int mv_agent_cpulist_parse(const char *s, uint64_t set[MV_AGENT_CPUSET_WORDS], unsigned *count,
+                           uint16_t *order);
 
 /* The descriptor of an op, NULL if unknown. By name too (for tools). */
 const struct mv_agent_op_desc *mv_agent_op_lookup(uint16_t op);

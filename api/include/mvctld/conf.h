@@ -24,9 +24,11 @@ struct mvctld_conf {
         char state_file[512]; /* incarnation state; "" = realtime clock only */
         char blade[32], chassis[32], rack[32]; /* our fault-domain labels */
         unsigned hello_ms;                     /* HELLO interval; default 1000 */
-        unsigned dead_after_ms;    /* agent down after this much silence; default 4000 */
-        unsigned inventory_s;      /* inventory refresh period; default 30 */
-        unsigned format_timeout_s; /* drive_format answer deadline; default 60 */
+        unsigned dead_after_ms;      /* agent down after this much silence; default 4000 */
+        unsigned inventory_s;        /* inventory refresh period; default 30 */
+        unsigned format_timeout_s;   /* drive_format answer deadline; default 60 */
+        unsigned reconcile_ms;       /* vm_list period per agent (reconciler); default 2000 */
+        unsigned vm_stop_timeout_ms; /* graceful stop before a hard one; default 10000 */
     } wire;
 };
 

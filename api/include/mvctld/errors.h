@@ -65,6 +65,35 @@ enum mvctld_error_code {
     /* nodes */
     MVE_NODE_ONLINE = 4001,
     MVE_NODE_IN_USE = 4002,
+    /* volumes (D2.3 6.1.4 Volumes; our additions from 5003) */
+    MVE_VOL_NAME_EMPTY = 5001,
+    MVE_VOL_SIZE = 5002,
+    MVE_VOL_DATASTORE = 5003,
+    MVE_VOL_NAME_TAKEN = 5004,
+    MVE_VOL_NO_DISKS = 5005, /* fewer usable disks on distinct online hosts than replicas */
+    MVE_VOL_NO_SPACE = 5006,
+    MVE_VOL_IN_USE = 5007,
+    MVE_VOL_SHRINK = 5008,
+    MVE_VOL_BUSY = 5009, /* an operation on its replicas is still pending, or one failed */
+    /* instances */
+    MVE_INST_NAME_EMPTY = 6001,
+    MVE_INST_NAME_TAKEN = 6002,
+    MVE_INST_GROUP = 6003,
+    MVE_INST_VCPUS = 6004,
+    MVE_INST_RAM = 6005,
+    MVE_INST_BOOT = 6006,
+    MVE_INST_PATH = 6007,
+    MVE_INST_VOLUME = 6008,
+    MVE_INST_VOLUME_IN_USE = 6009,
+    MVE_INST_VOLUME_GROUP = 6010,
+    MVE_INST_NETWORK = 6011,
+    MVE_INST_MAC = 6012,
+    MVE_INST_NODE = 6013,
+    MVE_INST_NO_CORES = 6020,  /* no host with that many free vCPUs under cpu_overcommit */
+    MVE_INST_NO_MEMORY = 6021, /* no host with that much free memory */
+    MVE_INST_NO_PIN = 6022,    /* pinning: not that many free dedicated cores on a host */
+    MVE_INST_ACTION = 6030,
+    MVE_INST_ACTION_STATE = 6031, /* the action does not apply now (migrate to itself, ...) */
 };
 
 struct mvctld_errors {

@@ -30,6 +30,13 @@ struct mvctld_host_ops {
                           const json_t *disk_ids);
     /* Policy changed (name, overcommit, repair policy, state): hosts holding its drives. */
     int (*update_datastore)(void *ctx, const char *node_id, const json_t *datastore);
+    /* Volumes or instances changed what the hosts should do: reconcile soon (may be NULL). */
+    void (*kick)(void *ctx);
+    /* Asks node's agent for a VM's live InstanceInformation (vm_info) and waits up to
+     * timeout_ms. Called WITHOUT the database lock. 0 with *out, or -errno with err. May be
+     * NULL. */
+    int (*vm_info)(void *ctx, const char *node_id, const char *uuid, int timeout_ms, json_t **out,
+                   char *err, size_t errlen);
 };
 
 enum mvctld_inventory_source {

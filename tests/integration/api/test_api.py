@@ -260,6 +260,7 @@ def endpoints(api):
     api.call("POST", "/api/resource_groups", dict(rg_body, cpu_overcommit=9), expect=422)
     api.call("POST", "/api/resource_groups", "{", expect=400)
     rid = rg["id"]
+    volumes_instances(api, n1["id"])
     api.call("GET", "/api/resource_groups", expect=200)
     api.call("GET", f"/api/resource_groups/{rid}", expect=200)
     api.call("GET", "/api/resource_groups/9999", expect=404)
@@ -289,6 +290,56 @@ def endpoints(api):
     subprocess.run([MVCTLD, "-c", CONF, "--import-inventory", RACK], check=True, capture_output=True)
     _, nodes = api.call("GET", "/api/nodes", expect=200)
     check(len(nodes) == 3 and len(api.call("GET", "/api/disks")[1]) == 9, "re-imported node is back")
+
+
+def volumes_instances(api, net_id):
+    """Volumes and instances without a wire layer (bookkeeping only): every endpoint and status."""
+    _, ds = api.call("POST", "/api/datastores", {"name": "vol-ds", "disks": ["3584916917"], "replicas": 1}, expect=202)
+    _, g = api.call("POST", "/api/resource_groups", {"name": "vm-rg", "cores": ["54424488_0", "54424488_1"],
+                                                     "datastores": [ds["id"]], "network_ids": [net_id], "cpu_overcommit": 1}, expect=202)
+    api.call("GET", "/api/volumes", expect=200)
+    api.call("POST", "/api/volumes", {"name": "", "size": 0}, expect=422)
+    api.call("POST", "/api/volumes", "{", expect=400)
+    _, v = api.call("POST", "/api/volumes", {"name": "api-vol", "size": 10, "datastore_id": ds["id"]}, expect=201)
+    check(v and v["status"] == "available" and v["disks"] == ["3584916917"], f"volume: {v}")
+    api.call("GET", "/api/volumes/api-vol", expect=200)
+    api.call("GET", f"/api/volumes/{v['id']}", expect=200)
+    api.call("GET", "/api/volumes/nope", expect=404)
+    api.call("PUT", "/api/volumes/api-vol", {"size": 20}, expect=200)
+    api.call("PUT", "/api/volumes/api-vol", {"size": 5}, expect=422)
+    api.call("PUT", "/api/volumes/api-vol", "[", expect=400)
+    api.call("PUT", "/api/volumes/nope", {"size": 30}, expect=404)
+    api.call("PUT", "/api/volumes/api-vol/clone", {"name": "api-clone"}, expect=201)
+    api.call("PUT", "/api/volumes/api-vol/clone", {"name": "api-clone"}, expect=422)
+    api.call("PUT", "/api/volumes/api-vol/clone", "[", expect=400)
+    api.call("PUT", "/api/volumes/nope/clone", {"name": "x"}, expect=404)
+    api.call("GET", "/api/instances", expect=200)
+    body = {"name": "api-vm", "resource_group_id": g["id"], "vcpus": 2, "ram": 256, "payload": "/var/lib/mvkvm/guest.elf",
+            "volumes": [{"name": "api-vol", "delete_on_termination": True}], "networks": [{"network_id": net_id}]}
+    _, i = api.call("POST", "/api/instances", body, expect=201)
+    check(i and i["node"] == "54424488" and i["cpuset"] == "0-1" and i["volumes"][0]["status"] == "in-use", f"instance: {i}")
+    _, e = api.call("POST", "/api/instances", dict(body, name="api-vm2", vcpus=1), expect=422)
+    check(6009 in codes(e), f"attached volume accepted twice: {e}")
+    _, e = api.call("POST", "/api/instances", dict(body, name="big", volumes=[]), expect=422)
+    check(6020 in codes(e), f"cores over capacity accepted: {e}")
+    api.call("POST", "/api/instances", "{", expect=400)
+    api.call("GET", "/api/instances/api-vm", expect=200)
+    api.call("GET", "/api/instances/nope", expect=404)
+    api.call("GET", "/api/instances/api-vm/info", expect=200)
+    api.call("GET", "/api/instances/nope/info", expect=404)
+    for a in ("stop", "start", "pause", "unpause"):
+        api.call("PUT", "/api/instances/api-vm/action", {"action": a}, expect=202)
+    api.call("PUT", "/api/instances/api-vm/action", {"action": "fly"}, expect=422)
+    api.call("PUT", "/api/instances/api-vm/action", "{", expect=400)
+    api.call("PUT", "/api/instances/nope/action", {"action": "stop"}, expect=404)
+    api.call("DELETE", "/api/volumes/api-vol", expect=422)  # attached
+    api.call("DELETE", "/api/instances/api-vm", expect=204)
+    api.call("DELETE", "/api/instances/api-vm", expect=404)
+    api.call("GET", "/api/volumes/api-vol", expect=404)  # deleted with its instance
+    api.call("DELETE", "/api/volumes/api-clone", expect=204)
+    api.call("DELETE", "/api/volumes/api-clone", expect=404)
+    api.call("DELETE", f"/api/resource_groups/{g['id']}", expect=204)
+    api.call("DELETE", f"/api/datastores/{ds['id']}", expect=202)
 
 
 def d23_examples(env):
