@@ -12,6 +12,7 @@
 #include "mv/log.h"
 #include "mv/mvblk.h"
 #include "mv/util.h"
+#include "mvaoe_bench.h"
 
 struct opts {
     struct mvblk_config cfg;
@@ -23,6 +24,10 @@ struct opts {
     unsigned depth, req_sectors;
     bool do_write, do_read;
     bool quiet;
+    const uint8_t *target_mac; /* attach only to the target at this MAC */
+    uint8_t target_mac_buf[6];
+    struct mvaoe_bench_opts bench;
+    uint64_t reflect_sectors;
 };
 
 static void usage(FILE *f)
@@ -39,6 +44,11 @@ static void usage(FILE *f)
                "  reserve SHELF.SLOT read|set|force [MAC...]\n"
                "  config SHELF.SLOT read|test|prefix|set|force [STRING]\n"
                "  ctl CONTROL_SOCKET JSON              one request to mvstored's control socket\n"
+               "  bench SHELF.SLOT [--rw R] [--bs B] [--iodepth N] [--runtime S] [--size B]\n"
+               "                   [--offset B]        load generator: R = randread (default),\n"
+               "                                       randwrite, read, write; prints IOPS, MiB/s\n"
+               "  reflect SHELF.SLOT [--sectors N]     null target on -i IF (answers, stores\n"
+               "                                       nothing): the link's frame-rate limit\n"
                "options:\n"
                "  -i, --interface IF     AoE over this interface (AF_PACKET)\n"
                "  -u, --unix SOCKET      AoE over mvstored's host-local socket\n"
@@ -50,6 +60,7 @@ static void usage(FILE *f)
                "      --max-inflight N   frames in flight per target\n"
                "      --depth N          verify: requests in flight (default 16)\n"
                "      --req-sectors N    verify: sectors per request (default 64)\n"
+               "  -t, --target-mac MAC   attach only to the target answering from MAC\n"
                "  -q, --quiet\n"
                "  -h, --help, -V, --version\n");
 }
@@ -380,6 +391,12 @@ int main(int argc, char **argv)
         {"write-only", no_argument, 0, 'W'},
         {"read-only", no_argument, 0, 'R'},
         {"quiet", no_argument, 0, 'q'},
+        {"target-mac", required_argument, 0, 't'},
+        {"rw", required_argument, 0, 1001},
+        {"bs", required_argument, 0, 1002},
+        {"iodepth", required_argument, 0, 1003},
+        {"runtime", required_argument, 0, 1004},
+        {"sectors", required_argument, 0, 1005},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -390,11 +407,13 @@ int main(int argc, char **argv)
                      .depth = 16,
                      .req_sectors = 64,
                      .do_write = true,
-                     .do_read = true};
+                     .do_read = true,
+                     .bench = {.rw = MVAOE_RANDREAD, .bs = 4096, .iodepth = 1, .runtime_s = 5},
+                     .reflect_sectors = 1ull << 21};
     mv_log_init("mvaoe", LOG_WARNING);
     int c;
     uint32_t u;
-    while ((c = getopt_long(argc, argv, "i:u:m:w:s:o:S:d:r:qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:u:m:w:s:o:S:d:r:t:qhV", longopts, NULL)) != -1) {
         bool bad = false;
         switch (c) {
         case 'i':
@@ -450,6 +469,33 @@ int main(int argc, char **argv)
         case 'q':
             o.quiet = true;
             break;
+        case 't':
+            bad = mv_mac_parse(optarg, o.target_mac_buf) != 0;
+            o.target_mac = o.target_mac_buf;
+            break;
+        case 1001:
+            bad = mvaoe_parse_rw(optarg, &o.bench.rw) != 0;
+            break;
+        case 1002: {
+            uint64_t bs;
+            bad = mv_parse_size(optarg, &bs) != 0 || !bs || bs % 512 || bs > (64u << 20);
+            o.bench.bs = (uint32_t)bs;
+            break;
+        }
+        case 1003:
+            bad = mv_parse_u32(optarg, &u) != 0 || !u || u > 1024;
+            o.bench.iodepth = u;
+            break;
+        case 1004: {
+            char *end;
+            o.bench.runtime_s = strtod(optarg, &end);
+            bad = *end || !(o.bench.runtime_s > 0 && o.bench.runtime_s <= 3600);
+            break;
+        }
+        case 1005:
+            bad = mv_parse_u64(optarg, &o.reflect_sectors) != 0 || !o.reflect_sectors ||
+                  o.reflect_sectors >= (1ull << 48);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -478,6 +524,15 @@ int main(int argc, char **argv)
             return 2;
         }
         return cmd_ctl(args[0], args[1]);
+    }
+    if (strcmp(cmd, "reflect") == 0) {
+        uint16_t rshelf;
+        uint8_t rslot;
+        if (nargs != 1 || parse_target(args[0], &rshelf, &rslot) != 0 || !o.cfg.ifname) {
+            fprintf(stderr, "mvaoe: -i IF reflect SHELF.SLOT [--sectors N]\n");
+            return 2;
+        }
+        return mvaoe_reflect_run(o.cfg.ifname, rshelf, rslot, o.reflect_sectors);
     }
     if (!o.cfg.ifname && !o.cfg.unix_path) {
         fprintf(stderr, "mvaoe: give -i IF or -u SOCKET\n");
@@ -519,8 +574,8 @@ int main(int argc, char **argv)
     struct mvblk_dev *dev;
     bool raw =
         strcmp(cmd, "mask") == 0 || strcmp(cmd, "reserve") == 0 || strcmp(cmd, "config") == 0;
-    int arc = mvblk_attach(b, shelf, slot, o.wait_ms, raw ? MVBLK_ATTACH_NO_IDENTIFY : 0, &dev, err,
-                           sizeof err);
+    int arc = mvblk_attach_mac(b, shelf, slot, o.target_mac, o.wait_ms,
+                               raw ? MVBLK_ATTACH_NO_IDENTIFY : 0, &dev, err, sizeof err);
     if (arc != 0) {
         fprintf(stderr, "mvaoe: %s\n", err);
         mvblk_close(b);
@@ -563,6 +618,11 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "verify") == 0) {
         ret = cmd_verify(b, dev, &o);
+    } else if (strcmp(cmd, "bench") == 0) {
+        o.bench.offset = o.offset;
+        o.bench.size = o.size;
+        o.bench.seed = o.seed;
+        ret = mvaoe_bench_run(b, dev, &o.bench);
     } else if (strcmp(cmd, "flush") == 0) {
         int rc = mvblk_flush(dev);
         if (rc < 0) {

@@ -84,6 +84,8 @@ struct mvblk {
     bool ctl_collect; /* discovery: keep collecting */
     struct mvblk_target_info *disc_out;
     unsigned disc_max, disc_n;
+    unsigned disc_stop;      /* end the discovery once this many answered (0 = wait it out) */
+    const uint8_t *disc_mac; /* only answers from this MAC (NULL = any) */
     uint8_t *ctl_buf;
     size_t ctl_len;
     bool ctl_done;
@@ -520,6 +522,8 @@ static void handle_ctl_reply(struct mvblk *b, const uint8_t *frame, size_t len,
             if (b->disc_out[i].shelf == m->major && b->disc_out[i].slot == m->minor &&
                 memcmp(b->disc_out[i].mac, m->src, 6) == 0)
                 return;
+        if (b->disc_mac && memcmp(m->src, b->disc_mac, 6) != 0)
+            return;
         if (b->disc_n == b->disc_max)
             return;
         struct mvblk_target_info *t = &b->disc_out[b->disc_n++];
@@ -533,6 +537,8 @@ static void handle_ctl_reply(struct mvblk *b, const uint8_t *frame, size_t len,
         t->cfg_len = m->u.cfg.cfg_len;
         memcpy(t->cfg, m->u.cfg.cfg, m->u.cfg.cfg_len);
         t->cfg[t->cfg_len] = 0;
+        if (b->disc_stop && b->disc_n >= b->disc_stop)
+            b->ctl_done = true; /* ctl_exchange() returns at once */
         return;
     }
     memcpy(b->ctl_buf, frame, len);
@@ -586,14 +592,32 @@ static void check_timeouts(struct mvblk *b)
     }
 }
 
-static int next_timeout_ms(const struct mvblk *b, int timeout_ms)
+uint64_t mvblk_next_deadline_ns(const struct mvblk *b)
 {
-    uint64_t now = mv_now_ns(), soonest = UINT64_MAX;
+    if (b->done_head)
+        return 0;
+    uint64_t soonest = UINT64_MAX;
     for (uint32_t s = b->busy_head; s != NO_SLOT; s = b->frames[s].next)
         soonest = MV_MIN(soonest, b->frames[s].deadline_ns);
+    return soonest;
+}
+
+int mvblk_next_timeout_ms(const struct mvblk *b)
+{
+    uint64_t soonest = mvblk_next_deadline_ns(b), now = mv_now_ns();
     if (soonest == UINT64_MAX)
+        return -1;
+    if (soonest <= now)
+        return 0;
+    uint64_t ms = (soonest - now + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static int next_timeout_ms(const struct mvblk *b, int timeout_ms)
+{
+    int ms = mvblk_next_timeout_ms(b);
+    if (ms < 0)
         return timeout_ms;
-    int ms = soonest <= now ? 0 : (int)((soonest - now + 999999) / 1000000);
     return timeout_ms < 0 ? ms : MV_MIN(ms, timeout_ms);
 }
 
@@ -660,8 +684,11 @@ static int ctl_exchange(struct mvblk *b, struct aoe_msg *req, unsigned wait_ms, 
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-int mvblk_discover(struct mvblk *b, uint16_t shelf, uint8_t slot, unsigned wait_ms,
-                   struct mvblk_target_info *out, unsigned max)
+/* Query Config broadcast collecting answers into out; ends after wait_ms or, with stop > 0, as
+ * soon as stop answers (from mac, when given) arrived. */
+static int discover(struct mvblk *b, uint16_t shelf, uint8_t slot, const uint8_t *mac,
+                    unsigned wait_ms, unsigned retry_ms, unsigned stop,
+                    struct mvblk_target_info *out, unsigned max)
 {
     struct aoe_msg m;
     memset(&m, 0, sizeof m);
@@ -670,10 +697,20 @@ int mvblk_discover(struct mvblk *b, uint16_t shelf, uint8_t slot, unsigned wait_
     b->disc_out = out;
     b->disc_max = max;
     b->disc_n = 0;
-    /* One resend half way covers a lost broadcast or answer. */
-    int rc = ctl_exchange(b, &m, wait_ms, MV_MAX(wait_ms / 2, 1u), true);
+    b->disc_stop = stop;
+    b->disc_mac = mac;
+    int rc = ctl_exchange(b, &m, wait_ms, retry_ms, true);
     b->disc_out = NULL;
+    b->disc_stop = 0;
+    b->disc_mac = NULL;
     return rc < 0 ? rc : (int)b->disc_n;
+}
+
+int mvblk_discover(struct mvblk *b, uint16_t shelf, uint8_t slot, unsigned wait_ms,
+                   struct mvblk_target_info *out, unsigned max)
+{
+    /* One resend half way covers a lost broadcast or answer. */
+    return discover(b, shelf, slot, NULL, wait_ms, MV_MAX(wait_ms / 2, 1u), 0, out, max);
 }
 
 int mvblk_exchange(struct mvblk_dev *dev, struct aoe_msg *req, struct aoe_msg *reply,
@@ -708,10 +745,25 @@ static void ata_string(char *out, const uint8_t *id, int word, int nwords)
 int mvblk_attach(struct mvblk *b, uint16_t shelf, uint8_t slot, unsigned timeout_ms, unsigned flags,
                  struct mvblk_dev **out, char *err, size_t errlen)
 {
+    return mvblk_attach_mac(b, shelf, slot, NULL, timeout_ms, flags, out, err, errlen);
+}
+
+int mvblk_attach_mac(struct mvblk *b, uint16_t shelf, uint8_t slot, const uint8_t mac[6],
+                     unsigned timeout_ms, unsigned flags, struct mvblk_dev **out, char *err,
+                     size_t errlen)
+{
     struct mvblk_target_info found;
-    int n = mvblk_discover(b, shelf, slot, MV_MIN(timeout_ms, 1000u), &found, 1);
+    unsigned wait = MV_MAX(timeout_ms, 1u);
+    int n = discover(b, shelf, slot, mac, wait, MV_MIN(MV_MAX(wait / 4, 1u), 250u), 1, &found, 1);
     if (n <= 0) {
-        set_err(err, errlen, "AoE target %u.%u did not answer Query Config", shelf, slot);
+        if (mac) {
+            char m[MV_MAC_STR_LEN];
+            mv_mac_format(mac, m);
+            set_err(err, errlen, "AoE target %u.%u at %s did not answer Query Config", shelf, slot,
+                    m);
+        } else {
+            set_err(err, errlen, "AoE target %u.%u did not answer Query Config", shelf, slot);
+        }
         return n < 0 ? n : -ENOENT;
     }
     struct mvblk_dev *dev = calloc(1, sizeof *dev);

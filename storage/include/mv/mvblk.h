@@ -84,6 +84,13 @@ int mvblk_discover(struct mvblk *b, uint16_t shelf, uint8_t slot, unsigned wait_
 #define MVBLK_ATTACH_NO_IDENTIFY 0x1u
 int mvblk_attach(struct mvblk *b, uint16_t shelf, uint8_t slot, unsigned timeout_ms, unsigned flags,
                  struct mvblk_dev **out, char *err, size_t errlen);
+/* As mvblk_attach(), but only the target answering from mac (NULL: the first to answer) is
+ * taken: two targets can serve one shelf.slot (replicas, a target moving between hosts). Both
+ * return as soon as the wanted target answered Query Config (resent every quarter of timeout_ms,
+ * at most 250 ms apart); -ENOENT when it stayed silent for timeout_ms. */
+int mvblk_attach_mac(struct mvblk *b, uint16_t shelf, uint8_t slot, const uint8_t mac[6],
+                     unsigned timeout_ms, unsigned flags, struct mvblk_dev **out, char *err,
+                     size_t errlen);
 void mvblk_detach(struct mvblk_dev *dev);
 uint64_t mvblk_dev_sectors(const struct mvblk_dev *dev);
 const char *mvblk_dev_model(const struct mvblk_dev *dev);
@@ -97,6 +104,13 @@ int mvblk_submit(struct mvblk_dev *dev, struct mvblk_req *req);
  * number of requests completed or -errno. */
 int mvblk_poll(struct mvblk *b, int timeout_ms);
 unsigned mvblk_outstanding(const struct mvblk *b);
+/* When the caller must call mvblk_poll() next even if mvblk_fd() stays quiet: the earliest
+ * retransmission (or dead-target) deadline of a frame in flight, on mv_now_ns()'s clock
+ * (CLOCK_MONOTONIC); 0 when completions are waiting to run; UINT64_MAX when nothing is timed.
+ * Lets an event loop sleep exactly as long as needed instead of polling on a fixed tick. */
+uint64_t mvblk_next_deadline_ns(const struct mvblk *b);
+/* The same as a poll()/epoll_wait() timeout from now: ms rounded up, -1 when nothing is timed. */
+int mvblk_next_timeout_ms(const struct mvblk *b);
 
 /* Synchronous wrappers. */
 int mvblk_read(struct mvblk_dev *dev, uint64_t lba, void *buf, uint32_t count);
