@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,10 +230,16 @@ static void control_reply(struct mv_vm *vm, json_t *rep)
         return;
     size_t n = strlen(s);
     s[n] = '\n'; /* replace the NUL: one line per reply */
-    /* the client socket is blocking for writes: replies are small */
+    /* the socket is non-blocking: a large stats reply waits for room, at most ~1 s in all */
     size_t off = 0;
+    int waits = 0;
     while (off < n + 1) {
         ssize_t w = send(vm->control_client_fd, s + off, n + 1 - off, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR) && waits++ < 100) {
+            struct pollfd p = {.fd = vm->control_client_fd, .events = POLLOUT};
+            poll(&p, 1, 10);
+            continue;
+        }
         if (w <= 0)
             break;
         off += (size_t)w;

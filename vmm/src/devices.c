@@ -245,12 +245,18 @@ static void log_unhandled_once(struct mv_vcpu *vcpu, const char *what, uint64_t 
     /* a small table of ports/addresses already reported, so a polling guest cannot flood logs */
     static uint64_t seen[64];
     static unsigned nseen;
+    static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
     uint64_t key = addr << 1 | write;
-    for (unsigned i = 0; i < nseen && i < MV_ARRAY_SIZE(seen); i++)
-        if (seen[i] == key)
+    pthread_mutex_lock(&seen_lock);
+    for (unsigned i = 0; i < nseen; i++) {
+        if (seen[i] == key) {
+            pthread_mutex_unlock(&seen_lock);
             return;
+        }
+    }
     if (nseen < MV_ARRAY_SIZE(seen))
         seen[nseen++] = key;
+    pthread_mutex_unlock(&seen_lock);
     mv_debug("vCPU %u: unhandled %s %s at 0x%llx", vcpu->index, what, write ? "write" : "read",
              (unsigned long long)addr);
 }

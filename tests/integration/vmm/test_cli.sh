@@ -68,6 +68,18 @@ if ! grep -q "PASS hello" "$tmp/console.log"; then
     echo "FAIL: --serial file: did not receive the console"
     fail=1
 fi
+# vNUMA: two vnodes, both bound (mbind) to host node 0; the sizes decide the RAM
+expect 0 "PASS smp" --payload "$guests/smp.elf" --vcpus 2 --vnuma "nodes=2,mem=64M:64M,cpus=0:1,pnodes=0:0"
+expect 1 "vnuma:" --payload "$guests/smp.elf" --vcpus 2 --vnuma "nodes=2,mem=64M,cpus=0:1"
+expect 1 "no such node" --payload "$guests/hello.elf" --vnuma "nodes=1,mem=64M,cpus=0,pnodes=63"
+# dropping privileges after setup
+if id nobody >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    expect 0 "running as nobody" --payload "$guests/hello.elf" --user nobody
+fi
+expect 1 "no such user" --payload "$guests/hello.elf" --user hv-no-such-user
+# resets re-create the virtio transports after the seccomp filter is in place
+truncate -s 1M "$tmp/disk.img"
+expect 0 "PASS reboot" --payload "$guests/reboot.elf" --disk "$tmp/disk.img"
 # pinning to CPU 0 and floating over all CPUs
 expect 0 "PASS smp" --payload "$guests/smp.elf" --vcpus 2 --pin 0
 expect 0 "PASS smp" --payload "$guests/smp.elf" --vcpus 2 --pin "float:0-$(($(nproc) - 1))"

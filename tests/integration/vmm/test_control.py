@@ -24,6 +24,11 @@ def main():
         assert info["ok"] and info["state"] == "running", info
         assert info["name"] == "ctl" and info["vcpus"] == 2 and info["boot"] == "payload", info
         assert info["boot_count"] == 0, info
+        # the seccomp filter is in place on every thread (mode 2 = filter)
+        for tid in os.listdir("/proc/%d/task" % info["pid"]):
+            with open("/proc/%d/task/%s/status" % (info["pid"], tid)) as f:
+                mode = [l for l in f if l.startswith("Seccomp:")][0].split()[1]
+            assert mode == "2", "thread %s has seccomp mode %s" % (tid, mode)
 
         assert vmm.control({"cmd": "pause"})["ok"]
         assert vmm.control({"cmd": "info"})["state"] == "paused"
