@@ -17,8 +17,10 @@ ctl "{\"cmd\":\"create\",\"vdisk\":\"crash\",\"size\":$((ROUNDS * REGION * 10485
 interrupted=0
 for ((k = 0; k < ROUNDS; k++)); do
     off=$((k * REGION))M
+    # --wait: the kill may land while the writer is still attaching (IDENTIFY); attach returns as
+    # soon as the target answers, so a long wait costs nothing when nothing is killed.
     aoe h2 verify 2.1 --offset $off --size ${REGION}M --seed $((100 + k)) --write-only \
-        --dead-ms 30000 -q &
+        --wait 30000 --dead-ms 30000 -q &
     writer=$!
     sleep "0.$((RANDOM % 2 + 1))"
     if kill -0 $writer 2>/dev/null; then
