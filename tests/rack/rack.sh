@@ -50,6 +50,11 @@
 # Helpers: rawframe.py (send/receive sequence-numbered raw frames, report loss/dups/reordering
 # as JSON), delayline.py (used by rack_reorder). Self-test: tests/integration/rack/test_rack.sh.
 
+# grep_q PATTERN…: `grep -q` for the right side of a pipe. grep -q exits at the first match; under
+# `set -o pipefail` the producer then dies of SIGPIPE and the pipeline fails (or a negated check
+# passes) depending on timing. grep_q reads all of its input, so the result depends on the data.
+grep_q() { grep "$@" >/dev/null; }
+
 RACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RACK_ID=${RACK_ID:-$$}
 RACK_MTU=${RACK_MTU:-1500}

@@ -109,17 +109,17 @@ total() { # total NAME: TOTAL of one counter
     perfc --perfc-get "$1" | sed -n "s/^$1 *TOTAL\[ *\([0-9]*\)\].*/\1/p"
 }
 DUMP=$(perfc --perfc-dump) || fail "perfc-dump failed"
-echo "$DUMP" | head -n 1 | grep -Eq '^Performance counters SHOW \(now = 0x[0-9A-F]{8}:[0-9A-F]{8}\)$' ||
+sed -n 1p <<<"$DUMP" | grep_q -E '^Performance counters SHOW \(now = 0x[0-9A-F]{8}:[0-9A-F]{8}\)$' ||
     fail "dump header: $(echo "$DUMP" | head -n 1)"
 for name in exceptions vmexits 'apic timer interrupts' 'page faults' 'domain page tlb flushes' \
     hypercalls '#interrupts' '#IPIs' 'sched: context switches' 'halt exits'; do
-    echo "$DUMP" | grep -q "^$name  *TOTAL\[ *[0-9]*\]  CPU00\[" || fail "dump lacks '$name'"
+    echo "$DUMP" | grep_q "^$name  *TOTAL\[ *[0-9]*\]  CPU00\[" || fail "dump lacks '$name'"
 done
 ok "perfc-dump prints the App. 6.3 layout ($(($(echo "$DUMP" | wc -l) - 1)) counters)"
 
 before=$(total '#interrupts')
 [ "${before:-0}" -gt 1000 ] || fail "#interrupts before reset: '$before'"
-perfc --perfc-reset | grep -q 'RESET' || fail "perfc-reset"
+perfc --perfc-reset | grep_q 'RESET' || fail "perfc-reset"
 after=$(total '#interrupts')
 [ "$after" -lt "$before" ] || fail "reset did not lower #interrupts ($before -> $after)"
 sleep 1
@@ -145,7 +145,7 @@ ok "forged perfc-reset not executed (#interrupts $v1 -> $v2)"
 
 # --- requests over the channel: validation and the storage relay ---------------------------
 agent() { rack_exec ctl "$B/mvctl-agent" -i eth0 --mvmac "$1" -k "$K" "${@:2}"; }
-agent "$MAC1" ping '{"echo":"hi"}' | grep -q '"echo":"hi"' || fail "ping"
+agent "$MAC1" ping '{"echo":"hi"}' | grep_q '"echo":"hi"' || fail "ping"
 if agent "$MAC1" perfc_reset '{"name":7}' 2>"$RACK_DIR/err"; then fail "bad request accepted"; fi
 grep -q 'must be a string' "$RACK_DIR/err" || fail "bad request error: $(cat "$RACK_DIR/err")"
 v3=$(total '#interrupts')
@@ -188,13 +188,13 @@ assert len(r) == 1 and r[0]["vdisk"] == "vd1" and r[0]["mapped"] and r[0]["shelf
     grep -q 'mvstored: .*force' "$RACK_DIR/err" || fail "reformat error: $(cat "$RACK_DIR/err")"
     agent "$MAC1" replica_unmap '{"vdisk":"vd1"}' >/dev/null || fail "replica_unmap"
     agent "$MAC1" replica_delete '{"vdisk":"vd1"}' >/dev/null || fail "replica_delete"
-    agent "$MAC1" drive_list | grep -q '"vdisk":"vd1"' && fail "replica still listed after delete"
+    agent "$MAC1" drive_list | grep_q '"vdisk":"vd1"' && fail "replica still listed after delete"
     ok "drive format / replica create, map, unmap, delete relayed to mvstored"
 fi
 
 # --- clean shutdown -----------------------------------------------------------------------
 rack_kill h2 agent TERM
-rack_log h2 agent | grep -q 'stopping:' || fail "h2 agent did not log its shutdown"
-if rack_log h2 agent | grep -q 'Sanitizer'; then fail "sanitizer report in the h2 agent log"; fi
+rack_log h2 agent | grep_q 'stopping:' || fail "h2 agent did not log its shutdown"
+if rack_log h2 agent | grep_q 'Sanitizer'; then fail "sanitizer report in the h2 agent log"; fi
 ok "SIGTERM: clean shutdown"
 echo "all $n checks passed"

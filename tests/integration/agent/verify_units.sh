@@ -2,6 +2,7 @@
 # systemd-analyze verify on dist/systemd/mvagent.service and mvstored.service, on copies whose
 # ExecStart points at this build's binaries (verify requires the executable to exist).
 set -euo pipefail
+grep_q() { grep "$@" >/dev/null; } # grep -q ends early: SIGPIPE under pipefail
 SRC=${MV_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
 B=${MV_BUILD_DIR:?MV_BUILD_DIR must point at the build directory}/bin
 command -v systemd-analyze >/dev/null || {
@@ -43,7 +44,7 @@ fi
 echo "ok - mvagent.service and mvstored.service verify"
 # And a unit with a typo must fail, so this test can fail.
 sed 's/^Restart=on-failure/Restart=on-faillure/' "$TMP/mvagent.service" >"$TMP/broken.service"
-if (cd "$TMP" && systemd-analyze verify --man=no "$TMP/broken.service" 2>&1) | grep -qi 'restart'; then
+if (cd "$TMP" && systemd-analyze verify --man=no "$TMP/broken.service" 2>&1) | grep_q -i 'restart'; then
     echo "ok - a broken unit is reported"
 else
     echo "not ok - a broken unit passed verification"

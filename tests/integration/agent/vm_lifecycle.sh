@@ -169,7 +169,7 @@ ok "VMM in its own session and process group"
 # vCPU affinity as asked (pin "1,0": vcpu0 on CPU 1, vcpu1 on CPU 0), and vm_info agrees.
 for v in 0 1; do
     want=$((1 - v))
-    tid=$(grep -lx "vcpu$v" /proc/"$PID"/task/*/comm | head -n1 | cut -d/ -f5)
+    tid=$(grep -lx "vcpu$v" /proc/"$PID"/task/*/comm | sed -n 1p | cut -d/ -f5)
     [ -n "$tid" ] || fail "no vcpu$v thread"
     got=$(taskset -cp "$tid" | sed 's/.*: //')
     [ "$got" = "$want" ] || fail "vcpu$v affinity '$got', wanted $want"

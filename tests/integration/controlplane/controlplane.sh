@@ -70,8 +70,8 @@ EOF
 
 stop_mvctld() { # SIGTERM: a clean stop, and (sanitizer builds) no leak or error report
     rack_kill ctl mvctld TERM
-    rack_log ctl mvctld | grep -q stopping || fail "mvctld did not stop cleanly"
-    if rack_log ctl mvctld | grep -q Sanitizer; then fail "mvctld: sanitizer report"; fi
+    rack_log ctl mvctld | grep_q stopping || fail "mvctld did not stop cleanly"
+    if rack_log ctl mvctld | grep_q Sanitizer; then fail "mvctld: sanitizer report"; fi
 }
 start_mvctld() {
     rack_spawn ctl mvctld "$B/mvctld" -c "$CONF"
@@ -183,7 +183,7 @@ ok "h2 online again after its agent restarted"
 # --- D2.3's examples: datastores ---------------------------------------------------------------
 out=$(osd create_datastore --name=test --disks="$D1A,$D2A" --replicas=1 --thick=1) ||
     fail "create_datastore: $out"
-echo "$out" | grep -q test || fail "create_datastore output: $out"
+echo "$out" | grep_q test || fail "create_datastore output: $out"
 DS=$(osdj get_datastores --filter=id,name | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 wait_for 10 "j['state'] == 'enabled' and 'state_reason' not in j and
     all(d['is_up'] for d in j['disks']) and 0 < j['total'] < 2 * 256 * 2**20" \
@@ -194,7 +194,7 @@ drive_on h1 d1 "d['state'] == 'online' and d['datastore'] == '$DS' and d['overco
 drive_on h3 d1 "d['state'] == 'unformatted'" || fail "h3's drive was touched"
 TOTAL=$(osdj get_datastore --id="$DS" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 ok "create_datastore formatted h1 and h2's drives (drive_list: online, datastore $DS); total $TOTAL bytes usable"
-osd get_datastores | grep -Eq "^ID +NAME" || fail "get_datastores table"
+osd get_datastores | grep_q -E "^ID +NAME" || fail "get_datastores table"
 d=$(osdj edit_datastore --id="$DS" --overcommit=20 --trigger_repair=periodic --periodic_repair_sec=3600)
 check "j['overcommit_disk'] == '20' and j['repair_volume_policy']['period_seconds'] == 3600" "$d" ||
     fail "edit_datastore: $d"

@@ -77,8 +77,8 @@ EOF
 
 stop_mvctld() {
     rack_kill ctl mvctld TERM
-    rack_log ctl mvctld | grep -q stopping || fail "mvctld did not stop cleanly"
-    if rack_log ctl mvctld | grep -q Sanitizer; then fail "mvctld: sanitizer report"; fi
+    rack_log ctl mvctld | grep_q stopping || fail "mvctld did not stop cleanly"
+    if rack_log ctl mvctld | grep_q Sanitizer; then fail "mvctld: sanitizer report"; fi
 }
 start_mvctld() {
     rack_spawn ctl mvctld "$B/mvctld" -c "$CONF"
@@ -176,7 +176,7 @@ ok "datastore $DS on h1's drive, network $NET (VLAN $VLAN), groups $GA (overcomm
 osd create_volume --name=root1 --size=1 --datastore_id="$DS" >/dev/null || fail "create_volume"
 wait_for 15 "j['status'] == 'available' and j['replicas'][0]['node_id'] == '$N1'" get_volume --id=root1 ||
     fail "volume not created on h1"
-agent_call h1 drive_list '{}' | grep -q '"vdisk"' || fail "no replica on h1's drive"
+agent_call h1 drive_list '{}' | grep_q '"vdisk"' || fail "no replica on h1's drive"
 ok "volume root1 created: replica on h1, mapped over AoE"
 
 t0=$(date +%s%N)
@@ -213,7 +213,7 @@ wait_for 30 "j['state'] in ('STOPPED', 'ERROR') and j['task_state'] is None" get
 if [ "$(field "j['state']" "$(osdj get_instance --id=vm1)")" = ERROR ]; then
     # Slow VMM teardown (sanitizer builds): the agent killed it after its hard-stop deadline
     # and reports that truthfully; anything else is a failure.
-    rack_log h2 agent | grep -q "after a hard stop: SIGKILL" || fail "stop: ERROR"
+    rack_log h2 agent | grep_q "after a hard stop: SIGKILL" || fail "stop: ERROR"
     echo "# note: the agent had to SIGKILL the VMM (slow teardown): state ERROR"
 fi
 act start ACTIVE
@@ -252,7 +252,7 @@ osd create_instance --name=pin --resource_group_id="$GB" --vcpus=2 --ram=32 \
 wait_for 30 "j['state'] == 'ACTIVE' and j['node'] == '$N3' and j['pin'] == '0,1'" get_instance --id=pin ||
     fail "pin not ACTIVE on h3 with pin 0,1"
 AP=$(affinity "$(field "j['pid']" "$(osdj get_instance --id=pin)")")
-echo "$AP" | grep -q "vcpu0:1 " && echo "$AP" | grep -q "vcpu1:2 " || fail "pinned affinity: $AP"
+echo "$AP" | grep_q "vcpu0:1 " && echo "$AP" | grep_q "vcpu1:2 " || fail "pinned affinity: $AP"
 if osd create_instance --name=pin2 --resource_group_id="$GB" --vcpus=1 --ram=32 \
     --payload="$B/guests/idle.elf" 2>"$RACK_DIR/err"; then fail "a third pinned vCPU accepted"; fi
 grep -q 6022 "$RACK_DIR/err" || fail "pinning refusal: $(cat "$RACK_DIR/err")"
@@ -264,7 +264,7 @@ wait_for 60 "j['state'] == 'ACTIVE' and j['node'] == '$N1' and j['task_state'] i
     and j['is_storage_latency_optimized'] == 'fully'" get_instance --id=vm1 || fail "vm1 not on h1"
 wait_for 60 "'inst blk ok' in j.get('console_tail', '')" get_instance_info --id=vm1 ||
     fail "vm1 did not verify its disk on h1"
-agent_call h2 vm_list '{}' | grep -q "$(field "j['uuid']" "$VM1")" && fail "vm1 still known on h2"
+agent_call h2 vm_list '{}' | grep_q "$(field "j['uuid']" "$VM1")" && fail "vm1 still known on h2"
 ok "vm1 migrated to h1 (stopped on h2, removed there, restarted on h1, disk now local)"
 
 # --- agent killed and restarted: the VM keeps running and is re-adopted --------------------------
@@ -275,7 +275,7 @@ kill -0 "$PID1" || fail "vm1's VMM died with its agent"
 start_agent h1
 wait_for 20 "j['state'] == 'ACTIVE' and j['pid'] == $PID1 and j['node'] == '$N1'" get_instance --id=vm1 ||
     fail "vm1 not re-adopted"
-rack_log h1 agent | grep -q "re-adopted" || fail "agent did not re-adopt"
+rack_log h1 agent | grep_q "re-adopted" || fail "agent did not re-adopt"
 [ "$(rack_log ctl mvctld | grep -c "vm_start sent to node $N1")" = 1 ] ||
     fail "vm_start sent again after the agent restart"
 ok "agent on h1 killed and restarted: vm1 (pid $PID1) kept running and was re-adopted, not restarted"
@@ -297,7 +297,7 @@ wait_for 30 "len(j) == 0" get_instances || fail "instances not deleted"
 kill -0 "$PID1" 2>/dev/null && fail "vm1's VMM still runs"
 osd delete_volume --id=root1 >/dev/null || fail "delete_volume"
 wait_for 15 "len(j) == 0" get_volumes || fail "volume not deleted"
-agent_call h1 drive_list '{}' | grep -q '"vdisk"' && fail "replica left on h1"
+agent_call h1 drive_list '{}' | grep_q '"vdisk"' && fail "replica left on h1"
 ok "instances deleted (VMMs gone), volume deleted (replica gone from h1)"
 stop_mvctld
 echo "all $n checks passed"

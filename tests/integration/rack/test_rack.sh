@@ -87,7 +87,7 @@ rack_add_host ctl
 [ "$(rack_mac ctl)" = "$(rack_mac h1 | cut -d: -f1-4):00:fe" ] || fail "ctl MAC"
 [ "$(rack_ip ctl)" = 10.0.0.254 ] || fail "ctl IP"
 [ "$(rack_hosts | tr '\n' ' ')" = "h1 h2 h3 ctl " ] || fail "host list"
-! ip link show | grep -q "p-h1" || fail "a rack link leaked into the root namespace"
+! ip link show | grep_q "p-h1" || fail "a rack link leaked into the root namespace"
 ok "3 hosts + ctl, deterministic MACs, eth0 in each namespace"
 
 # ---- raw frames ----

@@ -15,7 +15,7 @@ step "libmvblk -> vblade"
 truncate -s "$VSIZE" "$RACK_DIR/vblade.img"
 rack_spawn h1 vblade vblade 0 1 eth0 "$RACK_DIR/vblade.img"
 sleep 0.5
-aoe h2 discover 0.1 | grep -q '^e0.1 ' || fail "vblade not discovered"
+aoe h2 discover 0.1 | grep_q '^e0.1 ' || fail "vblade not discovered"
 aoe h2 identify 0.1
 aoe h2 verify 0.1 --seed 5 || fail "verify against vblade"
 aoe h2 verify 0.1 --size 1M --seed 6 --read-only -q 2>/dev/null && fail "wrong seed verified"
@@ -52,7 +52,7 @@ echo "frames from mvstored: $total, decoded as AoE: $aoe_n, malformed: $bad"
 [ "$aoe_n" -eq "$total" ] || fail "frames not decoded as AoE"
 [ "$bad" -eq 0 ] || fail "malformed frames"
 grep -qi 'malformed' "$RACK_DIR/decoded.txt" && fail "malformed in decode"
-grep -q 'Config string present' "$RACK_DIR/decoded.txt" || grep -q 'Error: 4' "$RACK_DIR/decoded.txt" ||
+grep -q 'Config string present' "$RACK_DIR/decoded.txt" || grep_q 'Error: 4' "$RACK_DIR/decoded.txt" ||
     echo "note: tshark did not name error 4"
 rack_kill h1 stored TERM
 check_drive

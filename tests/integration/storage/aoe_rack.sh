@@ -19,7 +19,7 @@ out=$(aoe h2 discover)
 echo "$out"
 grep -q '^e1.1 ' <<<"$out" && grep -q '^e1.2 ' <<<"$out" || fail "discovery"
 grep -q 'sectors_per_frame=17' <<<"$out" || fail "17 sectors per frame at MTU 9000"
-aoe h2 identify 1.1 | grep -q 'sectors: 524288 ' || fail "identify capacity"
+aoe h2 identify 1.1 | grep_q 'sectors: 524288 ' || fail "identify capacity"
 
 step "write/read/verify $SIZE"
 aoe h2 verify 1.1 --size "$SIZE" --seed 11 --depth 32 || fail "verify $SIZE"
@@ -37,7 +37,7 @@ aoe h3 verify 1.1 --size $half --seed 21 --read-only -q || fail "h3 reads h2's h
 aoe h2 verify 1.1 --offset $half --size $half --seed 22 --read-only -q || fail "h2 reads h3's half"
 
 step "Mac Mask denial"
-aoe h2 mask 1.2 add "$(rack_mac h2)" | grep -qi "$(rack_mac h2)" || fail "mask add"
+aoe h2 mask 1.2 add "$(rack_mac h2)" | grep_q -i "$(rack_mac h2)" || fail "mask add"
 aoe h3 -w 400 identify 1.2 2>/dev/null && fail "masked-out h3 still reaches 1.2"
 aoe h3 -w 400 identify 1.1 >/dev/null || fail "mask of 1.2 hid 1.1"
 aoe h2 verify 1.2 --size 1M --seed 41 -q || fail "h2 in the mask list is served"
@@ -52,7 +52,7 @@ head -c 512 /dev/zero | aoe h3 write 1.2 0 1 2>/dev/null || rc=$?
 rc=0
 aoe h3 reserve 1.2 set "$(rack_mac h3)" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 3 ] || fail "h3 took over the reservation without force"
-aoe h3 reserve 1.2 read | grep -qi "$(rack_mac h2)" || fail "reservation read"
+aoe h3 reserve 1.2 read | grep_q -i "$(rack_mac h2)" || fail "reservation read"
 aoe h2 verify 1.2 --size 1M --seed 42 -q || fail "holder h2 is served"
 aoe h2 reserve 1.2 set >/dev/null || fail "release"
 aoe h3 verify 1.2 --size 1M --seed 43 -q || fail "h3 served after release"
@@ -68,6 +68,6 @@ done
 
 step "clean shutdown and check"
 rack_kill h1 stored TERM || fail "mvstored did not stop on SIGTERM"
-rack_log h1 stored | grep -q stopping || fail "no clean shutdown"
+rack_log h1 stored | grep_q stopping || fail "no clean shutdown"
 check_drive
 echo "PASS"

@@ -3,6 +3,7 @@
 # discovery, identify, a pattern write/read/verify, flush, clean shutdown, --check; with each
 # data engine.
 set -euo pipefail
+grep_q() { grep "$@" >/dev/null; } # grep -q ends early: SIGPIPE under pipefail
 B=${MV_BUILD_DIR:?}/bin
 SIZE=${AOE_UNIX_SIZE:-64M}
 D=$(mktemp -d /tmp/hst-unix.XXXXXX)
@@ -37,8 +38,8 @@ for mode in "" "--buffered" "--io sync --buffered"; do
         '{"cmd":"create","vdisk":"local","size":67108864,"shelf":9,"slot":9,"map":true}' >/dev/null ||
         fail create
     A=("$B/mvaoe" -u "$D/aoe.sock")
-    "${A[@]}" discover | grep -q '^e9.9 02:00:00:00:77:01 ' || fail discover
-    "${A[@]}" identify 9.9 | grep -q 'sectors: 131072 ' || fail identify
+    "${A[@]}" discover | grep_q '^e9.9 02:00:00:00:77:01 ' || fail discover
+    "${A[@]}" identify 9.9 | grep_q 'sectors: 131072 ' || fail identify
     "${A[@]}" verify 9.9 --size "$SIZE" --seed 3 || fail verify
     "${A[@]}" verify 9.9 --size 1M --seed 4 --read-only -q 2>/dev/null && fail "wrong seed verified"
     "${A[@]}" flush 9.9 || fail flush
