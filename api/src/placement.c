@@ -275,8 +275,12 @@ static int fit_host(const struct host_view *h, int vcpus, long long ram, int ove
                 if (cu >= sizeof cpus || pu >= sizeof pnodes)
                     break;
             }
-            snprintf(p->vnuma, sizeof p->vnuma, "nodes=%d,cpus=%s,pnodes=%s", nvnodes, cpus,
-                     pnodes);
+            int n = snprintf(p->vnuma, sizeof p->vnuma, "nodes=%d,cpus=%s,pnodes=%s", nvnodes, cpus,
+                             pnodes);
+            /* A spread the spec cannot express (hundreds of nodes) is a host that does not fit,
+             * never a truncated topology handed to the VMM. */
+            if (n < 0 || (size_t)n >= sizeof p->vnuma || cu >= sizeof cpus || pu >= sizeof pnodes)
+                return MVE_INST_NO_CORES;
         }
     }
     mvctld_cpulist_format(set, nset, p->cpuset, sizeof p->cpuset);

@@ -558,7 +558,8 @@ static int instance_done(struct mvctld_db *db, const json_t *cmd, int status, co
             db,
             "SELECT desired, coalesce(migrate_to, ''), migrate_restart FROM instances WHERE id = ?",
             "I", id);
-        char migrate_to[80] = "";
+        /* Sized as a placement's node id, which it is copied into. */
+        char migrate_to[sizeof((struct mvctld_placement *)0)->node_id] = "";
         bool restart = false;
         if (st && sqlite3_step(st) == SQLITE_ROW) {
             desired = strcmp(mvctld_sql_col_text(st, 0), "deleted") == 0 ? "deleted" : "";
