@@ -1,7 +1,6 @@
 /* mvctl-agent: sends one control request to a host's agent and prints the JSON reply. For
  * operators and tests; the controller speaks the same protocol (docs/agent.md). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +8,7 @@
 #include "mv/agent_client.h"
 #include "mv/agent_proto.h"
 #include "mv/log.h"
-#include "mv/util.h"
-
-#ifndef MV_VERSION
-#define MV_VERSION "0"
-#endif
+#include "tool_common.h"
 
 static void usage(FILE *f)
 {
@@ -28,51 +23,16 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"interface", required_argument, 0, 'i'},
-        {"mvmac", required_argument, 0, 'm'},
-        {"key", required_argument, 0, 'k'},
-        {"timeout", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
+        TOOL_LONG_OPTIONS_COMMON,
+        TOOL_LONG_OPTIONS_AGENT,
         {0, 0, 0, 0},
     };
-    const char *ifname = NULL, *key_file = "/etc/mvkvm/cluster.key";
-    uint8_t mac[6];
-    int have_mac = 0, c;
-    uint32_t timeout_s = 10;
-    while ((c = getopt_long(argc, argv, "i:m:k:t:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            ifname = optarg;
-            break;
-        case 'm':
-            if (mv_agent_parse_mac(optarg, mac) != 0) {
-                fprintf(stderr, "mvctl-agent: bad MAC '%s'\n", optarg);
-                return 2;
-            }
-            have_mac = 1;
-            break;
-        case 'k':
-            key_file = optarg;
-            break;
-        case 't':
-            if (mv_parse_u32(optarg, &timeout_s) != 0 || !timeout_s || timeout_s > 600) {
-                fprintf(stderr, "mvctl-agent: --timeout wants 1..600 seconds\n");
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("mvctl-agent %s\n", MV_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!ifname || !have_mac || optind >= argc || argc - optind > 2) {
+    struct tool_opts t = {.prog = "mvctl-agent", .usage = usage, .timeout_s = 10};
+    int c, rc;
+    while ((c = getopt_long(argc, argv, "i:m:k:t:hV", opts, NULL)) != -1)
+        if ((rc = tool_handle_option(&t, c, optarg)) != TOOL_OPT_NEXT)
+            return rc;
+    if (!t.ifname || !t.have_mac || optind >= argc || argc - optind > 2) {
         usage(stderr);
         return 2;
     }
@@ -101,16 +61,13 @@ int main(int argc, char **argv)
         }
     }
     mv_log_init("mvctl-agent", LOG_WARNING);
-    char err[512];
     struct mv_keyring keys;
-    mv_keyring_init(&keys);
-    if (mv_keyring_load(&keys, key_file, err, sizeof err) != 0) {
-        fprintf(stderr, "mvctl-agent: key file %s: %s\n", key_file, err);
+    if (tool_load_keys(&t, &keys) != 0)
         return 1;
-    }
+    char err[512];
     json_t *reply;
-    int rc = mv_agent_client_call(ifname, mac, &keys, (uint16_t)op, req, timeout_s * 1000, &reply,
-                                  err, sizeof err);
+    rc = mv_agent_client_call(t.ifname, t.mac, &keys, (uint16_t)op, req, t.timeout_s * 1000, &reply,
+                              err, sizeof err);
     json_decref(req);
     mv_keyring_wipe(&keys);
     if (rc != 0) {

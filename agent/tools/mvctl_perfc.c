@@ -1,21 +1,12 @@
 /* mvctl-perfc: reads or resets a host's hypervisor performance counters over the control channel
  * (D2.3 §2.6.2, Appendix 6.3), from a temporary node on the given interface. */
-#include <errno.h>
-#include <getopt.h>
-#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "mv/agent_proto.h"
 #include "mv/agent_client.h"
 #include "mv/log.h"
 #include "mv/perfc.h"
-#include "mv/util.h"
-
-#ifndef MV_VERSION
-#define MV_VERSION "0"
-#endif
+#include "tool_common.h"
 
 static void usage(FILE *f)
 {
@@ -33,38 +24,23 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"interface", required_argument, 0, 'i'},
-        {"mvmac", required_argument, 0, 'm'},
+        TOOL_LONG_OPTIONS_COMMON,
+        TOOL_LONG_OPTIONS_AGENT,
         {"perfc-dump", no_argument, 0, 'd'},
         {"perfc-get", required_argument, 0, 'g'},
         {"perfc-reset", no_argument, 0, 'r'},
         {"perf-reset", no_argument, 0, 'r'},
         {"perfc-name", required_argument, 0, 'n'},
-        {"key", required_argument, 0, 'k'},
         {"json", no_argument, 0, 'j'},
-        {"timeout", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
-    const char *ifname = NULL, *key_file = "/etc/mvkvm/cluster.key", *name = NULL;
-    uint8_t mac[6];
-    bool have_mac = false, json_out = false;
+    struct tool_opts t = {.prog = "mvctl-perfc", .usage = usage, .timeout_s = 5};
+    const char *name = NULL;
+    bool json_out = false;
     int action = 0;
-    uint32_t timeout_s = 5;
-    int c;
+    int c, rc;
     while ((c = getopt_long(argc, argv, "i:k:hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'i':
-            ifname = optarg;
-            break;
-        case 'm':
-            if (mv_agent_parse_mac(optarg, mac) != 0) {
-                fprintf(stderr, "mvctl-perfc: bad MAC '%s'\n", optarg);
-                return 2;
-            }
-            have_mac = true;
-            break;
         case 'd':
         case 'r':
             if (action && action != c)
@@ -80,30 +56,15 @@ int main(int argc, char **argv)
         case 'n':
             name = optarg;
             break;
-        case 'k':
-            key_file = optarg;
-            break;
         case 'j':
             json_out = true;
             break;
-        case 't':
-            if (mv_parse_u32(optarg, &timeout_s) != 0 || timeout_s == 0 || timeout_s > 600) {
-                fprintf(stderr, "mvctl-perfc: --timeout wants 1..600 seconds\n");
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("mvctl-perfc %s\n", MV_VERSION);
-            return 0;
         default:
-            usage(stderr);
-            return 2;
+            if ((rc = tool_handle_option(&t, c, optarg)) != TOOL_OPT_NEXT)
+                return rc;
         }
     }
-    if (!ifname || !have_mac || !action || optind < argc) {
+    if (!t.ifname || !t.have_mac || !action || optind < argc) {
         usage(stderr);
         return 2;
     }
@@ -113,13 +74,10 @@ int main(int argc, char **argv)
     }
     mv_log_init("mvctl-perfc", LOG_WARNING);
 
-    char err[512];
     struct mv_keyring keys;
-    mv_keyring_init(&keys);
-    if (mv_keyring_load(&keys, key_file, err, sizeof err) != 0) {
-        fprintf(stderr, "mvctl-perfc: key file %s: %s\n", key_file, err);
+    if (tool_load_keys(&t, &keys) != 0)
         return 1;
-    }
+    char err[512];
     uint16_t op = action == 'd'   ? MV_AGENT_OP_PERFC_DUMP
                   : action == 'g' ? MV_AGENT_OP_PERFC_GET
                                   : MV_AGENT_OP_PERFC_RESET;
@@ -127,10 +85,10 @@ int main(int argc, char **argv)
     if (name)
         json_object_set_new(req, "name", json_string(name));
     json_t *reply;
-    int status = mv_agent_client_call(ifname, mac, &keys, op, req, timeout_s * 1000, &reply, err,
-                                      sizeof err);
+    int status = mv_agent_client_call(t.ifname, t.mac, &keys, op, req, t.timeout_s * 1000, &reply,
+                                      err, sizeof err);
     json_decref(req);
-    int rc = 0;
+    rc = 0;
     if (status != 0) {
         fprintf(stderr, "mvctl-perfc: %s\n", err);
         rc = 1;

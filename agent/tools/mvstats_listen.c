@@ -1,8 +1,6 @@
 /* mvstats-listen: receives the statistics reports hosts send on EtherType 0x88B6, verifies them
  * with the cluster key, merges their chunks and prints each report (text, or one JSON object per
  * line with --json). */
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -17,10 +15,7 @@
 #include "mv/port.h"
 #include "mv/stats_frame.h"
 #include "mv/util.h"
-
-#ifndef MV_VERSION
-#define MV_VERSION "0"
-#endif
+#include "tool_common.h"
 
 #define MAX_PENDING 64 /* reports being merged at once (one per sending host) */
 
@@ -163,28 +158,19 @@ static struct pending *slot_for(struct pending *tab, uint64_t node)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"interface", required_argument, 0, 'i'},
-        {"key", required_argument, 0, 'k'},
+        TOOL_LONG_OPTIONS_COMMON,
         {"json", no_argument, 0, 'j'},
         {"count", required_argument, 0, 'n'},
         {"timeout", required_argument, 0, 't'},
         {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
-    const char *ifname = NULL, *key_file = "/etc/mvkvm/cluster.key";
+    struct tool_opts t = {.prog = "mvstats-listen", .usage = usage};
     bool json_out = false, verbose = false;
     uint32_t count = 0, timeout_s = 0;
-    int c;
+    int c, status;
     while ((c = getopt_long(argc, argv, "i:k:jn:t:vhV", opts, NULL)) != -1) {
         switch (c) {
-        case 'i':
-            ifname = optarg;
-            break;
-        case 'k':
-            key_file = optarg;
-            break;
         case 'j':
             json_out = true;
             break;
@@ -192,43 +178,34 @@ int main(int argc, char **argv)
             verbose = true;
             break;
         case 'n':
-        case 't':
+        case 't': /* 0 = no limit: not the agent tools' --timeout */
             if (mv_parse_u32(optarg, c == 'n' ? &count : &timeout_s) != 0) {
                 fprintf(stderr, "mvstats-listen: -%c wants a number\n", c);
                 return 2;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("mvstats-listen %s\n", MV_VERSION);
-            return 0;
         default:
-            usage(stderr);
-            return 2;
+            if ((status = tool_handle_option(&t, c, optarg)) != TOOL_OPT_NEXT)
+                return status;
         }
     }
-    if (!ifname || optind < argc) {
+    if (!t.ifname || optind < argc) {
         usage(stderr);
         return 2;
     }
     mv_log_init("mvstats-listen", verbose ? LOG_DEBUG : LOG_WARNING);
     mv_daemon_handle_signals();
-    char err[512];
     struct mv_keyring keys;
-    mv_keyring_init(&keys);
-    if (mv_keyring_load(&keys, key_file, err, sizeof err) != 0) {
-        fprintf(stderr, "mvstats-listen: key file %s: %s\n", key_file, err);
+    if (tool_load_keys(&t, &keys) != 0)
         return 1;
-    }
+    char err[512];
     struct mv_port *port;
     struct mv_port_config pc = {.kind = MV_PORT_PACKET,
-                                .ifname = ifname,
+                                .ifname = t.ifname,
                                 .ethertypes = {MV_ETHERTYPE_STATS},
                                 .n_ethertypes = 1};
     if (mv_port_open(&pc, &port, err, sizeof err) != 0) {
-        fprintf(stderr, "mvstats-listen: %s: %s\n", ifname, err);
+        fprintf(stderr, "mvstats-listen: %s: %s\n", t.ifname, err);
         return 1;
     }
     struct mv_dgram_rx *rx = mv_dgram_rx_create(&keys);
@@ -239,7 +216,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mvstats-listen: out of memory\n");
         return 1;
     }
-    fprintf(stderr, "mvstats-listen: listening on %s\n", ifname);
+    fprintf(stderr, "mvstats-listen: listening on %s\n", t.ifname);
     uint64_t deadline = timeout_s ? mv_now_ns() + (uint64_t)timeout_s * 1000000000ull : 0;
     uint32_t done = 0;
     while (!mv_daemon_stop_requested() && (count == 0 || done < count)) {

@@ -7,64 +7,28 @@
 set -euo pipefail
 
 SRC=${MV_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-B=${MV_BUILD_DIR:?MV_BUILD_DIR must point at the build directory}/bin
-PY=/usr/bin/python3
-# shellcheck source=../../rack/rack.sh
-. "$SRC/tests/rack/rack.sh"
-rack_require_root
-for t in mvagent mvctl-perfc mvctl-agent mvstats-listen; do
-    [ -x "$B/$t" ] || {
-        echo "skip: $B/$t not built"
-        exit 77
-    }
-done
-HAVE_STORED=0
-[ -x "$B/mvstored" ] && HAVE_STORED=1
+# shellcheck source=../lib/cluster.sh
+. "$SRC/tests/integration/lib/cluster.sh"
+cluster_require_bins mvagent mvctl-perfc mvctl-agent mvstats-listen
+cluster_have_stored
+CLUSTER_LOGS=(h1:agent:20 h2:agent:20 h3:agent:20)
 
-n=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-fail() {
-    echo "not ok - $*" >&2
-    for h in h1 h2 h3; do
-        echo "--- $h agent log" >&2
-        tail -n 20 "$(rack_logfile $h agent)" >&2 || true
-    done
-    exit 1
-}
-
-RACK_ID=hag$$
-RACK_ID=${RACK_ID:0:10}
-rack_up 3
-rack_add_host ctl
-
-newkey() {
-    printf 'key 1 %s active\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$1"
-    chmod 600 "$1"
-}
-K=$RACK_DIR/cluster.key
+cluster_up hag 3
 FORGED=$RACK_DIR/forged.key
-newkey "$K"
-newkey "$FORGED" # same key id, different secret: what an attacker without the key can do
+cluster_new_key "$FORGED" # same key id, different secret: what an attacker without the key can do
 
 for h in h1 h2 h3; do
     args=()
     if [ $HAVE_STORED = 1 ]; then
         truncate -s 256M "$RACK_DIR/$h.d1.img" "$RACK_DIR/$h.d2.img"
-        rack_spawn $h stored "$B/mvstored" -H $h -i eth0 -C "$RACK_DIR/$h.stored.sock" \
-            -d "$RACK_DIR/$h.d1.img" -d "$RACK_DIR/$h.d2.img"
+        cluster_start_stored $h -d "$RACK_DIR/$h.d1.img" -d "$RACK_DIR/$h.d2.img"
         args=(--stored-socket "$RACK_DIR/$h.stored.sock" --roles hypervisor,storage)
     fi
-    mkdir -p "$RACK_DIR/$h.vm"
-    rack_spawn $h agent "$B/mvagent" -i eth0 -k "$K" --stats-interval 1 --hello-interval 1 \
-        --state-dir "$RACK_DIR/$h.state" --vmm-run-dir "$RACK_DIR/$h.vm" \
+    cluster_spawn_agent $h --stats-interval 1 --hello-interval 1 \
         --blade b${h#h} --chassis c1 --rack r1 "${args[@]}"
 done
 for h in h1 h2 h3; do
     rack_wait_log $h agent 'ready' 10 || fail "$h: mvagent did not start"
-    [ $HAVE_STORED = 0 ] || rack_wait_log $h stored 'serving' 10 || fail "$h: mvstored"
 done
 ok "3 agents up${HAVE_STORED:+ (mvstored: $HAVE_STORED)}"
 
@@ -144,7 +108,7 @@ v2=$(total '#interrupts')
 ok "forged perfc-reset not executed (#interrupts $v1 -> $v2)"
 
 # --- requests over the channel: validation and the storage relay ---------------------------
-agent() { rack_exec ctl "$B/mvctl-agent" -i eth0 --mvmac "$1" -k "$K" "${@:2}"; }
+agent() { agent_mac_call "$@"; }
 agent "$MAC1" ping '{"echo":"hi"}' | grep_q '"echo":"hi"' || fail "ping"
 if agent "$MAC1" perfc_reset '{"name":7}' 2>"$RACK_DIR/err"; then fail "bad request accepted"; fi
 grep -q 'must be a string' "$RACK_DIR/err" || fail "bad request error: $(cat "$RACK_DIR/err")"

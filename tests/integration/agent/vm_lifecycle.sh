@@ -11,44 +11,18 @@
 set -euo pipefail
 
 SRC=${MV_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-B=${MV_BUILD_DIR:?MV_BUILD_DIR must point at the build directory}/bin
-PY=/usr/bin/python3
-# shellcheck source=../../rack/rack.sh
-. "$SRC/tests/rack/rack.sh"
-rack_require_root
-[ -w /dev/kvm ] || {
-    echo "skip: needs /dev/kvm"
-    exit 77
-}
-for t in mvagent mvctl-agent mvvmm guests/idle.elf; do
-    [ -x "$B/$t" ] || [ -f "$B/$t" ] || {
-        echo "skip: $B/$t not built"
-        exit 77
-    }
-done
-
-n=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-fail() {
-    echo "not ok - $*" >&2
-    echo "--- agent log" >&2
-    tail -n 30 "$(rack_logfile h1 agent)" >&2 || true
+# shellcheck source=../lib/cluster.sh
+. "$SRC/tests/integration/lib/cluster.sh"
+cluster_require_kvm
+cluster_require_bins mvagent mvctl-agent mvvmm guests/idle.elf
+CLUSTER_LOGS=(h1:agent:30)
+cluster_fail_hook() {
     for f in "$RUN"/*.log "$RUN"/*.console; do
         [ -f "$f" ] && { echo "--- $f" >&2; tail -n 10 "$f" >&2; }
     done
-    exit 1
 }
 
-RACK_ID=hia$$
-RACK_ID=${RACK_ID:0:10}
-rack_up 1
-rack_add_host ctl
-K=$RACK_DIR/cluster.key
-printf 'key 1 %s active\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$K"
-chmod 600 "$K"
+cluster_up hia 1
 RUN=$RACK_DIR/h1.vm
 UUID=$(cat /proc/sys/kernel/random/uuid)
 CGPARENT=mvkvm
@@ -80,11 +54,9 @@ VMM=$RACK_DIR/mvvmm
 printf '#!/bin/sh\nASAN_OPTIONS=detect_leaks=0 exec "%s" "$@"\n' "$B/mvvmm" >"$VMM"
 chmod +x "$VMM"
 start_agent() {
-    rack_spawn h1 agent "$B/mvagent" -i eth0 -k "$K" --stats-interval 60 \
-        --state-dir "$RACK_DIR/h1.state" --vmm-run-dir "$RUN" --vmm-path "$VMM" \
+    cluster_start_agent h1 --stats-interval 60 --vmm-path "$VMM" \
         --cgroup-fs "$CGFS" --cgroup-parent "$CGPARENT" --vm-uplink vmup0 --vm-stop-timeout 1 \
         -l debug
-    rack_wait_log h1 agent 'ready' 10 || fail "mvagent did not start"
 }
 # The VM network's uplink: a veth of its own in h1 (enslaving eth0, the control interface, to a
 # bridge would take it from the agent). VLAN 42 where the kernel has 802.1Q, else untagged.
@@ -102,9 +74,8 @@ fi
 start_agent
 ok "mvagent up"
 
-MAC=$(rack_mac h1)
 agent() { # OP [JSON]: prints the reply; fails on an error reply
-    rack_exec ctl "$B/mvctl-agent" -i eth0 --mvmac "$MAC" -k "$K" --timeout 20 "$@"
+    agent_call h1 --timeout 20 "$@"
 }
 has() { grep "$@" >/dev/null; } # grep -q would close the pipe early (pipefail)
 jget() { # FIELD (python expression on r) < json

@@ -9,112 +9,26 @@
 set -euo pipefail
 
 SRC=${MV_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-B=${MV_BUILD_DIR:?MV_BUILD_DIR must point at the build directory}/bin
-PY=/usr/bin/python3
-# shellcheck source=../../rack/rack.sh
-. "$SRC/tests/rack/rack.sh"
-rack_require_root
-for t in mvctld osd mvagent mvctl-agent; do
-    [ -x "$B/$t" ] || {
-        echo "skip: $B/$t not built"
-        exit 77
-    }
-done
-HAVE_STORED=0
-[ -x "$B/mvstored" ] && HAVE_STORED=1
+# shellcheck source=../lib/cluster.sh
+. "$SRC/tests/integration/lib/cluster.sh"
+cluster_require_bins mvctld osd mvagent mvctl-agent
+cluster_have_stored
 [ $HAVE_STORED = 1 ] || echo "note: mvstored not built: agents run without it (no drives)"
+CLUSTER_LOGS=(ctl:mvctld:40 h1:agent:8 h2:agent:8 h3:agent:8)
 
-n=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-fail() {
-    echo "not ok - $*" >&2
-    echo "--- mvctld log" >&2
-    tail -n 40 "$(rack_logfile ctl mvctld)" >&2 || true
-    for h in h1 h2 h3; do
-        echo "--- $h agent log" >&2
-        tail -n 8 "$(rack_logfile $h agent)" >&2 || true
-    done
-    exit 1
-}
+cluster_up hcw 3
+cluster_mvctld_config hcw-secret
 
-RACK_ID=hcw$$
-RACK_ID=${RACK_ID:0:10}
-rack_up 3
-rack_add_host ctl
-
-K=$RACK_DIR/cluster.key
-printf 'key 1 %s active\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$K"
-chmod 600 "$K"
-PW=hcw-secret
-HASH=$("$B/mvctld" --hash-password <<<"$PW")
-CONF=$RACK_DIR/mvctld.conf
-cat >"$CONF" <<EOF
-[mvctld]
-listen = 127.0.0.1
-port = 8080
-db = $RACK_DIR/mvctld.db
-admin_password_hash = $HASH
-
-[wire]
-interface = eth0
-key_file = $K
-node_name = ctl
-state_file = $RACK_DIR/ctl.incarnation
-hello_interval_ms = 500
-dead_after_ms = 2500
-format_timeout = 15
-EOF
-
-stop_mvctld() { # SIGTERM: a clean stop, and (sanitizer builds) no leak or error report
-    rack_kill ctl mvctld TERM
-    rack_log ctl mvctld | grep_q stopping || fail "mvctld did not stop cleanly"
-    if rack_log ctl mvctld | grep_q Sanitizer; then fail "mvctld: sanitizer report"; fi
-}
-start_mvctld() {
-    rack_spawn ctl mvctld "$B/mvctld" -c "$CONF"
-    rack_wait_log ctl mvctld 'listening on port' 10 || fail "mvctld did not start"
-}
-osd() { rack_exec ctl env OSD_URL=http://127.0.0.1:8080 OSD_PASSWORD=$PW HOME="$RACK_DIR" "$B/osd" "$@"; }
-osdj() { osd "$@" --json; }
-# check 'python expression over j' JSON-TEXT [MESSAGE]
-check() { "$PY" -c "import json,sys; j=json.loads(sys.argv[2]); sys.exit(0 if ($1) else 1)" x "$2"; }
-# wait_for SECONDS 'python expression over j' osd-args...: poll until it holds
-wait_for() {
-    local secs=$1 expr=$2 end out
-    shift 2
-    end=$(($(date +%s%N) + secs * 1000000000))
-    while :; do
-        out=$(osdj "$@" 2>/dev/null) && check "$expr" "$out" && return 0
-        [ "$(date +%s%N)" -lt $end ] || {
-            echo "last: $out" >&2
-            return 1
-        }
-        sleep 0.1
-    done
-}
 start_agent() { # host
     local h=$1 args=()
     [ $HAVE_STORED = 0 ] || args=(--stored-socket "$RACK_DIR/$h.stored.sock" --roles hypervisor,storage)
-    rack_spawn "$h" agent "$B/mvagent" -i eth0 -k "$K" --hello-interval 1 --stats-interval 60 \
-        --state-dir "$RACK_DIR/$h.state" --vmm-run-dir "$RACK_DIR/$h.vm" \
+    cluster_spawn_agent "$h" --hello-interval 1 --stats-interval 60 \
         --blade "b${h#h}" --chassis c1 --rack r1 "${args[@]}"
 }
-start_stored() { # host
-    rack_spawn "$1" stored "$B/mvstored" -H "$1" -i eth0 -C "$RACK_DIR/$1.stored.sock" \
-        -d "$RACK_DIR/$1.d1.img" -d "$RACK_DIR/$1.d2.img"
-    rack_wait_log "$1" stored 'serving' 10 || fail "$1: mvstored did not start"
-}
-agent_call() { # host op json: the host's agent, asked directly from the controller host
-    rack_exec ctl "$B/mvctl-agent" -i eth0 --mvmac "$(rack_mac "$1" | tr -d :)" -k "$K" "$2" "$3"
-}
-node_of() { rack_mac "$1" | awk -F: '{print $3$4$5$6}'; }
+start_stored() { cluster_start_stored "$1" -d "$RACK_DIR/$1.d1.img" -d "$RACK_DIR/$1.d2.img"; }
 N1=$(node_of h1) N2=$(node_of h2) N3=$(node_of h3)
 
 for h in h1 h2 h3; do
-    mkdir -p "$RACK_DIR/$h.vm"
     if [ $HAVE_STORED = 1 ]; then
         truncate -s 256M "$RACK_DIR/$h.d1.img" "$RACK_DIR/$h.d2.img"
         start_stored $h

@@ -10,84 +10,16 @@
 set -euo pipefail
 
 SRC=${MV_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-B=${MV_BUILD_DIR:?MV_BUILD_DIR must point at the build directory}/bin
-PY=/usr/bin/python3
-# shellcheck source=../../rack/rack.sh
-. "$SRC/tests/rack/rack.sh"
-rack_require_root
-[ -c /dev/kvm ] || {
-    echo "skip: needs /dev/kvm"
-    exit 77
-}
-for t in mvctld osd mvagent mvctl-agent mvstored mvvmm guests/inst_blk.elf guests/idle.elf; do
-    [ -e "$B/$t" ] || {
-        echo "skip: $B/$t not built"
-        exit 77
-    }
-done
+# shellcheck source=../lib/cluster.sh
+. "$SRC/tests/integration/lib/cluster.sh"
+cluster_require_kvm
+cluster_require_bins mvctld osd mvagent mvctl-agent mvstored mvvmm guests/inst_blk.elf guests/idle.elf
+CLUSTER_LOGS=(ctl:mvctld:40 h1:agent:15 h1:stored:5 h2:agent:15 h2:stored:5 h3:agent:15 h3:stored:5)
+CLUSTER_POLL_S=0.2
 
-n=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-fail() {
-    echo "not ok - $*" >&2
-    [ -z "${HIC_KEEP_LOGS:-}" ] || cp -r "$RACK_DIR/logs" "$HIC_KEEP_LOGS" 2>/dev/null || true
-    echo "--- mvctld log" >&2
-    tail -n 40 "$(rack_logfile ctl mvctld)" >&2 || true
-    for h in h1 h2 h3; do
-        echo "--- $h agent log" >&2
-        tail -n 15 "$(rack_logfile $h agent)" >&2 || true
-        echo "--- $h stored log" >&2
-        tail -n 5 "$(rack_logfile $h stored)" >&2 || true
-    done
-    exit 1
-}
+cluster_up hic 3
+cluster_mvctld_config hic-secret "reconcile_interval_ms = 500" "vm_stop_timeout_ms = 2000"
 
-RACK_ID=hic$$
-RACK_ID=${RACK_ID:0:10}
-rack_up 3
-rack_add_host ctl
-
-K=$RACK_DIR/cluster.key
-printf 'key 1 %s active\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$K"
-chmod 600 "$K"
-PW=hic-secret
-HASH=$("$B/mvctld" --hash-password <<<"$PW")
-CONF=$RACK_DIR/mvctld.conf
-cat >"$CONF" <<EOF
-[mvctld]
-listen = 127.0.0.1
-port = 8080
-db = $RACK_DIR/mvctld.db
-admin_password_hash = $HASH
-
-[wire]
-interface = eth0
-key_file = $K
-node_name = ctl
-state_file = $RACK_DIR/ctl.incarnation
-hello_interval_ms = 500
-dead_after_ms = 2500
-format_timeout = 15
-reconcile_interval_ms = 500
-vm_stop_timeout_ms = 2000
-EOF
-
-stop_mvctld() {
-    rack_kill ctl mvctld TERM
-    rack_log ctl mvctld | grep_q stopping || fail "mvctld did not stop cleanly"
-    if rack_log ctl mvctld | grep_q Sanitizer; then fail "mvctld: sanitizer report"; fi
-}
-start_mvctld() {
-    rack_spawn ctl mvctld "$B/mvctld" -c "$CONF"
-    rack_wait_log ctl mvctld 'listening on port' 10 || fail "mvctld did not start"
-}
-osd() { rack_exec ctl env OSD_URL=http://127.0.0.1:8080 OSD_PASSWORD=$PW HOME="$RACK_DIR" "$B/osd" "$@"; }
-osdj() { osd "$@" --json; }
-check() { "$PY" -c "import json,sys; j=json.loads(sys.argv[2]); sys.exit(0 if ($1) else 1)" x "$2"; }
-field() { "$PY" -c "import json,sys; j=json.loads(sys.argv[2]); print($1)" x "$2"; }
 # schema NAME JSON: the live response against docs/api/internal.yaml (when jsonschema exists)
 schema() {
     "$PY" - "$SRC/docs/api/internal.yaml" "$1" "$2" <<'PYEOF' || fail "$1 does not match internal.yaml: $2"
@@ -104,41 +36,19 @@ for item in (body if isinstance(body, list) else [body]):
     jsonschema.Draft202012Validator(schema, resolver=resolver).validate(item)
 PYEOF
 }
-wait_for() { # SECONDS 'python expression over j' osd-args...
-    local secs=$1 expr=$2 end out
-    shift 2
-    end=$(($(date +%s%N) + secs * 1000000000))
-    while :; do
-        out=$(osdj "$@" 2>/dev/null) && check "$expr" "$out" && return 0
-        [ "$(date +%s%N)" -lt $end ] || {
-            echo "last: $out" >&2
-            return 1
-        }
-        sleep 0.2
-    done
-}
 start_stored() {
-    rack_spawn "$1" stored "$B/mvstored" -H "$1" -i eth0 -C "$RACK_DIR/$1.stored.sock" \
-        -u "$RACK_DIR/$1.aoe.sock" -d "$RACK_DIR/$1.d1.img"
-    rack_wait_log "$1" stored 'serving' 10 || fail "$1: mvstored did not start"
+    cluster_start_stored "$1" -u "$RACK_DIR/$1.aoe.sock" -d "$RACK_DIR/$1.d1.img"
 }
 start_agent() {
-    rack_spawn "$1" agent "$B/mvagent" -i eth0 -k "$K" --hello-interval 1 --stats-interval 60 \
-        --state-dir "$RACK_DIR/$1.state" --vmm-run-dir "$RACK_DIR/$1.vm" --vmm-path "$B/mvvmm" \
+    cluster_start_agent "$1" --hello-interval 1 --stats-interval 60 --vmm-path "$B/mvvmm" \
         --stored-socket "$RACK_DIR/$1.stored.sock" --stored-aoe-socket "$RACK_DIR/$1.aoe.sock" \
         --roles hypervisor,storage --cgroup none --vm-uplink vmup0 --vm-stop-timeout 2
-    rack_wait_log "$1" agent 'ready' 10 || fail "$1: mvagent did not start"
 }
-agent_call() { # host op json
-    rack_exec ctl "$B/mvctl-agent" -i eth0 --mvmac "$(rack_mac "$1" | tr -d :)" -k "$K" "$2" "$3"
-}
-node_of() { rack_mac "$1" | awk -F: '{print $3$4$5$6}'; }
 N1=$(node_of h1) N2=$(node_of h2) N3=$(node_of h3)
 host_of() { case $1 in "$N1") echo h1 ;; "$N2") echo h2 ;; "$N3") echo h3 ;; esac }
 
 VLAN=100
 for h in h1 h2 h3; do
-    mkdir -p "$RACK_DIR/$h.vm"
     truncate -s 8G "$RACK_DIR/$h.d1.img"
     # VM networks ride on an uplink of their own (eth0 carries the control plane).
     rack_exec $h ip link add vmup0 type veth peer name vmup1
