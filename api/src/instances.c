@@ -16,20 +16,6 @@
 
 #define GB (1024ll * 1024 * 1024)
 
-static int fail_422(struct mvctld_errors *e, json_t **out)
-{
-    *out = mvctld_error_body(422, "Validation failed", e);
-    mvctld_errors_free(e);
-    return 422;
-}
-
-static int fail_500(struct mvctld_ctx *c, json_t **out)
-{
-    mvctld_db_rollback(c->db);
-    *out = mvctld_error_body(500, "The database operation failed.", NULL);
-    return 500;
-}
-
 static void kick(struct mvctld_ctx *c)
 {
     if (c->host_ops && c->host_ops->kick)
@@ -224,10 +210,8 @@ static json_t *volume_rows(struct mvctld_db *db, sqlite3_stmt *st)
 
 static json_t *volume_load(struct mvctld_db *db, long long id)
 {
-    json_t *a = volume_rows(db, mvctld_sql_query(db, VOL_SELECT "WHERE id = ?", "I", id));
-    json_t *v = json_incref(json_array_get(a, 0));
-    json_decref(a);
-    return v;
+    return mvctld_first_row(
+        volume_rows(db, mvctld_sql_query(db, VOL_SELECT "WHERE id = ?", "I", id)));
 }
 
 int mvctld_volume_list(struct mvctld_ctx *c, json_t **out)
@@ -387,7 +371,7 @@ int mvctld_volume_create(struct mvctld_ctx *c, const json_t *body, json_t **out)
     struct mvctld_errors e;
     mvctld_errors_init(&e);
     if (!check_keys(body, allowed, &e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     const char *name = want_str(body, "name", true, MVE_VOL_NAME_EMPTY, &e);
     json_int_t gb = 0;
     bool size_ok = check_size(body, true, &gb, &e);
@@ -401,14 +385,14 @@ int mvctld_volume_create(struct mvctld_ctx *c, const json_t *body, json_t **out)
                           NULL);
     if (mvctld_errors_count(&e)) {
         json_decref(chosen);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
     long long id = 0;
     if (mvctld_db_begin(c->db) != 0 || !(id = volume_insert(c, name, ds, gb * GB, chosen, NULL)) ||
         mvctld_db_commit(c->db) != 0) {
         json_decref(chosen);
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     }
     json_decref(chosen);
     mv_info("volume %lld (%s) created: %lld GB on datastore %s", id, name, (long long)gb, ds);
@@ -454,7 +438,7 @@ int mvctld_volume_edit(struct mvctld_ctx *c, const char *ref, const json_t *body
     }
     json_decref(v);
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     (void)attached;
     const char *name = json_string_value(json_object_get(body, "name"));
@@ -462,7 +446,7 @@ int mvctld_volume_edit(struct mvctld_ctx *c, const char *ref, const json_t *body
     if (mvctld_db_begin(c->db) != 0 ||
         (name &&
          mvctld_sql_run(c->db, "UPDATE volumes SET name = ? WHERE id = ?", "sI", name, id) != 0))
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     if (json_object_get(body, "size") && gb * GB > old) {
         if (mvctld_sql_run(c->db, "UPDATE volumes SET size = ? WHERE id = ?", "II", gb * GB, id) !=
                 0 ||
@@ -470,10 +454,10 @@ int mvctld_volume_edit(struct mvctld_ctx *c, const char *ref, const json_t *body
                            "UPDATE volume_replicas SET op = 'resize', state = ?, error = '' WHERE "
                            "volume_id = ?",
                            "sI", have_wire(c) ? "pending" : "done", id) != 0)
-            return fail_500(c, out);
+            return mvctld_fail_500(c, out);
     }
     if (mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     kick(c);
     *out = volume_load(c->db, id);
     return 200;
@@ -516,7 +500,7 @@ int mvctld_volume_clone(struct mvctld_ctx *c, const char *ref, const json_t *bod
         choose_disks(c->db, ds, bytes, chosen, &e);
     if (mvctld_errors_count(&e)) {
         json_decref(chosen);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
     long long id = 0;
@@ -524,7 +508,7 @@ int mvctld_volume_clone(struct mvctld_ctx *c, const char *ref, const json_t *bod
         !(id = volume_insert(c, name, ds, bytes, chosen, src_name)) ||
         mvctld_db_commit(c->db) != 0) {
         json_decref(chosen);
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     }
     json_decref(chosen);
     mv_info("volume %lld (%s) cloned from %s", id, name, src_name);
@@ -554,10 +538,10 @@ int mvctld_volume_delete(struct mvctld_ctx *c, const char *ref, json_t **out)
         mvctld_errors_init(&e);
         mvctld_errors_add(&e, MVE_VOL_IN_USE, "instance_id",
                           "The volume is attached to an instance.", NULL);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     if (mvctld_db_begin(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     int rc;
     if (have_wire(c))
         rc = mvctld_sql_run(c->db, "UPDATE volumes SET deleting = 1 WHERE id = ?", "I", id) ||
@@ -568,7 +552,7 @@ int mvctld_volume_delete(struct mvctld_ctx *c, const char *ref, json_t **out)
     else
         rc = volume_forget(c->db, id);
     if (rc != 0 || mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mv_info("volume %lld deleted", id);
     kick(c);
     *out = NULL;
@@ -699,10 +683,8 @@ static json_t *instance_rows(struct mvctld_db *db, sqlite3_stmt *st)
 
 static json_t *instance_load(struct mvctld_db *db, long long id)
 {
-    json_t *a = instance_rows(db, mvctld_sql_query(db, INST_SELECT "WHERE id = ?", "I", id));
-    json_t *o = json_incref(json_array_get(a, 0));
-    json_decref(a);
-    return o;
+    return mvctld_first_row(
+        instance_rows(db, mvctld_sql_query(db, INST_SELECT "WHERE id = ?", "I", id)));
 }
 
 int mvctld_instance_list(struct mvctld_ctx *c, json_t **out)
@@ -838,7 +820,7 @@ int mvctld_instance_create(struct mvctld_ctx *c, const json_t *body, json_t **ou
     struct mvctld_errors e;
     mvctld_errors_init(&e);
     if (!check_keys(body, allowed, &e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     const char *name = want_str(body, "name", true, MVE_INST_NAME_EMPTY, &e);
     const char *hostname = want_str(body, "hostname", false, 0, &e);
     const char *payload = want_str(body, "payload", false, 0, &e);
@@ -895,7 +877,7 @@ int mvctld_instance_create(struct mvctld_ctx *c, const json_t *body, json_t **ou
     if (mvctld_errors_count(&e)) {
         json_decref(vol_ids);
         json_decref(dot);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
 
@@ -910,7 +892,7 @@ int mvctld_instance_create(struct mvctld_ctx *c, const json_t *body, json_t **ou
              u[15]);
     const char *desired = json_is_false(startv) ? "stopped" : "running";
     if (mvctld_db_begin(c->db) != 0)
-        return json_decref(vol_ids), json_decref(dot), fail_500(c, out);
+        return json_decref(vol_ids), json_decref(dot), mvctld_fail_500(c, out);
     int rc = mvctld_sql_run(
         c->db,
         "INSERT INTO instances (uuid, name, hostname, resource_group_id, vcpus, ram, payload, "
@@ -954,7 +936,7 @@ int mvctld_instance_create(struct mvctld_ctx *c, const json_t *body, json_t **ou
                             json_string_value(json_object_get(n, "ip")));
     }
     if (rc != 0 || mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mv_info("instance %lld (%s, %s) placed on node %s (cpuset %s%s%s%s%s)", id, name, uuid,
             p.node_id, p.cpuset, p.pin[0] ? ", pin " : "", p.pin, p.vnuma[0] ? ", vnuma " : "",
             p.vnuma);
@@ -999,13 +981,13 @@ int mvctld_instance_delete(struct mvctld_ctx *c, const char *ref, json_t **out)
         return 404;
     }
     if (mvctld_db_begin(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     int rc = have_wire(c)
                  ? mvctld_sql_run(c->db, "UPDATE instances SET desired = 'deleted' WHERE id = ?",
                                   "I", id)
                  : mvctld_instance_forget(c->db, id, false);
     if (rc != 0 || mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mv_info("instance %lld: delete asked", id);
     kick(c);
     *out = NULL;
@@ -1077,7 +1059,7 @@ int mvctld_instance_action(struct mvctld_ctx *c, const char *ref, const json_t *
     }
     json_decref(inst);
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     int rc = 0;
     if (strcmp(action, "start") == 0 || strcmp(action, "unpause") == 0)
@@ -1105,7 +1087,7 @@ int mvctld_instance_action(struct mvctld_ctx *c, const char *ref, const json_t *
                             "WHERE id = ?",
                             "sbI", p.node_id, json_is_true(restart), id);
     if (rc != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mvctld_db_touch(c->db);
     mv_info("instance %lld: %s%s%s", id, action, target ? " to " : "", target ? target : "");
     kick(c);
@@ -1143,7 +1125,7 @@ int mvctld_instance_info(struct mvctld_ctx *c, const char *ref, json_t **out)
                                         "I", id);
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     }
     const char *state = mvctld_sql_col_text(st, 0);
     bool up = state_code(state) == 1 || state_code(state) == 3;

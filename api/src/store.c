@@ -20,18 +20,25 @@ json_t *mvctld_not_found(const char *what, const char *id)
     return mvctld_error_body(404, msg, NULL);
 }
 
-static int fail_422(struct mvctld_errors *e, json_t **out)
+int mvctld_fail_422(struct mvctld_errors *e, json_t **out)
 {
     *out = mvctld_error_body(422, "Validation failed", e);
     mvctld_errors_free(e);
     return 422;
 }
 
-static int fail_500(struct mvctld_ctx *c, json_t **out)
+int mvctld_fail_500(struct mvctld_ctx *c, json_t **out)
 {
     mvctld_db_rollback(c->db);
     *out = mvctld_error_body(500, "The database operation failed.", NULL);
     return 500;
+}
+
+json_t *mvctld_first_row(json_t *rows)
+{
+    json_t *row = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return row;
 }
 
 /* A JSON array of the first column of every row. */
@@ -111,8 +118,7 @@ int mvctld_disk_get(struct mvctld_ctx *c, const char *id, json_t **out)
         *out = mvctld_not_found("Disk", id);
         return 404;
     }
-    *out = json_incref(json_array_get(a, 0));
-    json_decref(a);
+    *out = mvctld_first_row(a);
     return 200;
 }
 
@@ -160,8 +166,7 @@ int mvctld_core_get(struct mvctld_ctx *c, const char *id, json_t **out)
         *out = mvctld_not_found("Core", id);
         return 404;
     }
-    *out = json_incref(json_array_get(a, 0));
-    json_decref(a);
+    *out = mvctld_first_row(a);
     return 200;
 }
 
@@ -235,8 +240,7 @@ int mvctld_node_get(struct mvctld_ctx *c, const char *id, json_t **out)
         *out = mvctld_not_found("Node", id);
         return 404;
     }
-    *out = json_incref(json_array_get(a, 0));
-    json_decref(a);
+    *out = mvctld_first_row(a);
     return 200;
 }
 
@@ -282,10 +286,10 @@ int mvctld_node_delete(struct mvctld_ctx *c, const char *id, json_t **out)
                           "datastores.",
                           NULL);
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     if (mvctld_sql_run(c->db, "DELETE FROM nodes WHERE id = ?", "s", id) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mvctld_db_touch(c->db);
     *out = NULL;
     return 204;
@@ -388,10 +392,8 @@ static json_t *datastore_rows(struct mvctld_db *db, sqlite3_stmt *st)
 
 static json_t *datastore_load(struct mvctld_db *db, const char *id)
 {
-    json_t *a = datastore_rows(db, mvctld_sql_query(db, DS_SELECT "WHERE id = ?", "s", id));
-    json_t *ds = json_incref(json_array_get(a, 0));
-    json_decref(a);
-    return ds;
+    return mvctld_first_row(
+        datastore_rows(db, mvctld_sql_query(db, DS_SELECT "WHERE id = ?", "s", id)));
 }
 
 int mvctld_datastore_list(struct mvctld_ctx *c, json_t **out)
@@ -660,14 +662,14 @@ int mvctld_datastore_create(struct mvctld_ctx *c, const json_t *body, json_t **o
     struct mvctld_errors e;
     mvctld_errors_init(&e);
     if (mvctld_validate_datastore(body, MVCTLD_BODY_CREATE, &e) > 0)
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     const json_t *disks = json_object_get(body, "disks");
     check_disks_free(c->db, disks, NULL, "disks", &e);
     check_datastore_name_free(c->db, json_string_value(json_object_get(body, "name")), NULL, &e);
     if (!mvctld_errors_count(&e))
         check_disks_reachable(c, disks, "disks", &e);
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
 
     json_t *full = json_deep_copy(body);
@@ -678,7 +680,7 @@ int mvctld_datastore_create(struct mvctld_ctx *c, const json_t *body, json_t **o
     if (mvctld_db_begin(c->db) != 0 || datastore_write(c, id, full, true, "enabled") != 0 ||
         assign_disks(c, id, disks) != 0 || mvctld_db_commit(c->db) != 0) {
         json_decref(full);
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     }
     json_decref(full);
     json_t *ds = datastore_load(c->db, id);
@@ -700,7 +702,7 @@ int mvctld_datastore_edit(struct mvctld_ctx *c, const char *id, const json_t *bo
     mvctld_errors_init(&e);
     if (mvctld_validate_datastore(body, MVCTLD_BODY_EDIT, &e) > 0) {
         json_decref(ds);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     json_t *merged = datastore_as_body(ds);
     const char *key;
@@ -734,7 +736,7 @@ int mvctld_datastore_edit(struct mvctld_ctx *c, const char *id, const json_t *bo
         json_decref(ds);
         json_decref(merged);
         free(state_copy);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
     int rc = datastore_write(c, id, merged, false, state_copy);
@@ -742,7 +744,7 @@ int mvctld_datastore_edit(struct mvctld_ctx *c, const char *id, const json_t *bo
     json_decref(merged);
     if (rc != 0) {
         json_decref(ds);
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     }
     mvctld_db_touch(c->db);
     json_decref(ds);
@@ -772,7 +774,7 @@ int mvctld_datastore_delete(struct mvctld_ctx *c, const char *id, json_t **out)
         mvctld_errors_add(&e, MVE_DS_IN_USE, "id", "The datastore is assigned to resource groups.",
                           "Remove it from resource_group_ids first.");
         json_decref(ds);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     json_t *ids = json_array();
     size_t i;
@@ -790,7 +792,7 @@ int mvctld_datastore_delete(struct mvctld_ctx *c, const char *id, json_t **out)
         mvctld_sql_run(c->db, "DELETE FROM datastores WHERE id = ?", "s", id) != 0 ||
         mvctld_db_commit(c->db) != 0) {
         json_decref(ids);
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     }
     for_each_node_of(c, ids, send_release, (void *)id);
     json_decref(ids);
@@ -811,17 +813,17 @@ int mvctld_datastore_add_disks(struct mvctld_ctx *c, const char *id, const json_
     struct mvctld_errors e;
     mvctld_errors_init(&e);
     if (mvctld_validate_id_list(body, "disks", false, &e) > 0)
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     const json_t *disks = json_object_get(body, "disks");
     check_disks_free(c->db, disks, NULL, "disks", &e);
     if (!mvctld_errors_count(&e))
         check_disks_reachable(c, disks, "disks", &e);
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     if (mvctld_db_begin(c->db) != 0 || assign_disks(c, id, disks) != 0 ||
         mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     ds = datastore_load(c->db, id);
     for_each_node_of(c, disks, send_format, ds);
     json_decref(ds);
@@ -855,12 +857,12 @@ int mvctld_datastore_remove_disk(struct mvctld_ctx *c, const char *id, const cha
                           "The replicas cannot be more than the disks.",
                           "Removing the disk would leave fewer disks than replicas.");
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     if (mvctld_sql_run(
             c->db, "UPDATE disks SET datastore_id = NULL, used = 0, " DISK_RESET " WHERE id = ?",
             "s", disk_id) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mvctld_db_touch(c->db);
     json_t *ids = json_pack("[s]", disk_id);
     for_each_node_of(c, ids, send_release, (void *)id);
@@ -954,10 +956,8 @@ static json_t *group_rows(struct mvctld_db *db, sqlite3_stmt *st)
 
 static json_t *group_load(struct mvctld_db *db, long long id)
 {
-    json_t *a = group_rows(db, mvctld_sql_query(db, RG_SELECT "WHERE id = ?", "I", id));
-    json_t *g = json_incref(json_array_get(a, 0));
-    json_decref(a);
-    return g;
+    return mvctld_first_row(
+        group_rows(db, mvctld_sql_query(db, RG_SELECT "WHERE id = ?", "I", id)));
 }
 
 static json_t *group_as_body(const json_t *g)
@@ -1111,15 +1111,15 @@ int mvctld_group_create(struct mvctld_ctx *c, const json_t *body, json_t **out)
     struct mvctld_errors e;
     mvctld_errors_init(&e);
     if (mvctld_validate_group(body, MVCTLD_BODY_CREATE, &e) > 0)
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     check_group_refs(c->db, body, -1, &e);
     if (mvctld_errors_count(&e))
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     long long id = 0;
     if (mvctld_db_begin(c->db) != 0 || group_write(c, &id, body, true) != 0 ||
         mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mv_info("resource group %lld created", id);
     *out = group_load(c->db, id);
     return 202;
@@ -1134,7 +1134,7 @@ int mvctld_group_edit(struct mvctld_ctx *c, long long id, const json_t *body, js
     mvctld_errors_init(&e);
     if (mvctld_validate_group(body, MVCTLD_BODY_EDIT, &e) > 0) {
         json_decref(g);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     json_t *merged = group_as_body(g);
     json_decref(g);
@@ -1152,7 +1152,7 @@ int mvctld_group_edit(struct mvctld_ctx *c, long long id, const json_t *body, js
         check_group_refs(c->db, merged, id, &e);
     if (mvctld_errors_count(&e)) {
         json_decref(merged);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
     int rc = -1;
@@ -1160,7 +1160,7 @@ int mvctld_group_edit(struct mvctld_ctx *c, long long id, const json_t *body, js
         rc = mvctld_db_commit(c->db);
     json_decref(merged);
     if (rc != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     *out = group_load(c->db, id);
     return 200;
 }
@@ -1172,7 +1172,7 @@ int mvctld_group_delete(struct mvctld_ctx *c, long long id, json_t **out)
         return mvctld_group_get(c, id, out);
     json_decref(g);
     if (mvctld_sql_run(c->db, "DELETE FROM resource_groups WHERE id = ?", "I", id) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mvctld_db_touch(c->db);
     mv_info("resource group %lld deleted", id);
     *out = NULL;
@@ -1197,7 +1197,7 @@ int mvctld_group_add_members(struct mvctld_ctx *c, long long id, enum mvctld_gro
     mvctld_errors_init(&e);
     if (mvctld_validate_id_list(body, field, m == MVCTLD_RG_NETWORKS, &e) > 0) {
         json_decref(g);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
     json_t *list = json_deep_copy(json_object_get(g, field));
@@ -1303,10 +1303,8 @@ static json_t *network_rows(struct mvctld_db *db, sqlite3_stmt *st)
 
 static json_t *network_load(struct mvctld_db *db, long long id)
 {
-    json_t *a = network_rows(db, mvctld_sql_query(db, NET_SELECT "WHERE id = ?", "I", id));
-    json_t *n = json_incref(json_array_get(a, 0));
-    json_decref(a);
-    return n;
+    return mvctld_first_row(
+        network_rows(db, mvctld_sql_query(db, NET_SELECT "WHERE id = ?", "I", id)));
 }
 
 int mvctld_network_list(struct mvctld_ctx *c, json_t **out)
@@ -1378,12 +1376,12 @@ int mvctld_network_create(struct mvctld_ctx *c, const json_t *body, json_t **out
     struct mvctld_errors e;
     mvctld_errors_init(&e);
     if (mvctld_validate_network(body, MVCTLD_BODY_CREATE, &e) > 0)
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     mvctld_errors_free(&e);
     long long id = 0;
     if (mvctld_db_begin(c->db) != 0 || network_write(c, &id, body, true) != 0 ||
         mvctld_db_commit(c->db) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     *out = network_load(c->db, id);
     return 202;
 }
@@ -1397,7 +1395,7 @@ int mvctld_network_edit(struct mvctld_ctx *c, long long id, const json_t *body, 
     mvctld_errors_init(&e);
     if (mvctld_validate_network(body, MVCTLD_BODY_EDIT, &e) > 0) {
         json_decref(n);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     /* The request form of the stored network: drop computed members. */
     static const char *const computed[] = {"id", "resource_group_ids", "active_nodes",
@@ -1408,7 +1406,7 @@ int mvctld_network_edit(struct mvctld_ctx *c, long long id, const json_t *body, 
     mvctld_validate_network(n, MVCTLD_BODY_CREATE, &e);
     if (mvctld_errors_count(&e)) {
         json_decref(n);
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     mvctld_errors_free(&e);
     int rc = -1;
@@ -1416,7 +1414,7 @@ int mvctld_network_edit(struct mvctld_ctx *c, long long id, const json_t *body, 
         rc = mvctld_db_commit(c->db);
     json_decref(n);
     if (rc != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     *out = network_load(c->db, id);
     return 200;
 }
@@ -1433,10 +1431,10 @@ int mvctld_network_delete(struct mvctld_ctx *c, long long id, json_t **out)
         mvctld_errors_init(&e);
         mvctld_errors_add(&e, MVE_NET_IN_USE, "id", "The network is assigned to resource groups.",
                           "Remove it from resource_group_ids first.");
-        return fail_422(&e, out);
+        return mvctld_fail_422(&e, out);
     }
     if (mvctld_sql_run(c->db, "DELETE FROM networks WHERE id = ?", "I", id) != 0)
-        return fail_500(c, out);
+        return mvctld_fail_500(c, out);
     mvctld_db_touch(c->db);
     *out = NULL;
     return 204;

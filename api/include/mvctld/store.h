@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "mvctld/db.h"
+#include "mvctld/errors.h"
 #include "mvctld/inventory.h"
 
 struct mvctld_ctx {
@@ -63,5 +64,11 @@ int mvctld_disk_get(struct mvctld_ctx *c, const char *id, json_t **out);
 
 /* {code: 404, message: "Resource with id X does not exist."} as D2.3's examples write it. */
 json_t *mvctld_not_found(const char *what, const char *id);
+/* 422 with the collected validation errors (freed), and 500 after rolling the transaction back:
+ * the two failure answers every create/edit handler ends with. Both return the status. */
+int mvctld_fail_422(struct mvctld_errors *e, json_t **out);
+int mvctld_fail_500(struct mvctld_ctx *c, json_t **out);
+/* The first row of a *_rows() array (a new reference, NULL when empty); the array is released. */
+json_t *mvctld_first_row(json_t *rows);
 
 #endif
