@@ -1,5 +1,6 @@
 /* Channel setup shared by channel_rr.c and channel_bulk.c: a PACKET port (low_latency: the
- * per-frame ring measured faster here for both figures, as acks are not held back), a fixed key,
+ * per-frame ring measured faster here for both figures, as acks are not held back; BENCH_PORT=xdp
+ * takes an AF_XDP port instead, copy mode on veth), a fixed key,
  * a channel bound to the port with mv/chan_port.h (burst output), and a poll loop step. */
 #ifndef BENCH_CHAN_H
 #define BENCH_CHAN_H
@@ -11,7 +12,7 @@
 #include "mv/port.h"
 #include "mv/util.h"
 
-#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,6 +33,8 @@ static inline int bench_chan_open(struct bench_chan *b, const char *ifname, bool
     int rc;
 
     pcfg.ethertypes[0] = MV_ETHERTYPE_CTRL;
+    if (getenv("BENCH_PORT") && !strcmp(getenv("BENCH_PORT"), "xdp"))
+        pcfg.kind = MV_PORT_XDP; /* for comparison; falls back to PACKET with a warning */
     rc = mv_port_open(&pcfg, &b->port, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "port %s: %s\n", ifname, err);
@@ -59,18 +62,24 @@ static inline int bench_chan_open(struct bench_chan *b, const char *ifname, bool
     return 0;
 }
 
+/* Spin before sleeping in poll (mv_chan_port_wait()): BENCH_SPIN_US, default 0. */
+static inline uint64_t bench_spin_ns(void)
+{
+    static int64_t spin = -1;
+    if (spin < 0) {
+        const char *e = getenv("BENCH_SPIN_US");
+        uint64_t us = 0;
+        if (e)
+            mv_parse_u64(e, &us);
+        spin = (int64_t)us * 1000;
+    }
+    return (uint64_t)spin;
+}
+
 /* Waits for frames or the next timer (at most max_ms) and processes them. */
 static inline void bench_chan_step(struct bench_chan *b, int max_ms)
 {
-    struct pollfd pfd = {.fd = mv_chan_port_fd(&b->cp), .events = POLLIN};
-    int64_t to = mv_chan_port_timeout_ns(&b->cp, mv_now_ns());
-    struct timespec ts;
-
-    if (to < 0 || to > (int64_t)max_ms * 1000000)
-        to = (int64_t)max_ms * 1000000;
-    ts.tv_sec = (time_t)(to / 1000000000);
-    ts.tv_nsec = (long)(to % 1000000000);
-    ppoll(&pfd, 1, &ts, NULL);
+    mv_chan_port_wait(&b->cp, (int64_t)max_ms * 1000000, bench_spin_ns());
     mv_chan_port_process(&b->cp, mv_now_ns());
 }
 

@@ -1,5 +1,7 @@
 /* Reliable channel: bulk one-way transfer (vs bench_frame_blast on the same path).
- *   bench_channel_bulk server <ifname> <max-seconds>           -> mbps=<MB/s delivered> msgs=<n>
+ *   bench_channel_bulk server <ifname> <max-seconds>
+ *       -> mbps=<MB/s delivered> msgs=<n> cpu_us_per_MB=<receiver CPU time per MB>
+ *          rx_dropped=<frames the port's ring had no room for>
  *   bench_channel_bulk client <ifname> <server-mac> <seconds> <msg-bytes>
  * BENCH_COUNTERS=1 in the client's environment prints its channel counters to stderr (retransmits,
  * probes, RTOs, cwnd: what to look at when the figure is low). */
@@ -14,15 +16,17 @@
 
 struct bulk_state {
     struct bench_chan b;
-    uint64_t bytes, msgs, first, last;
+    uint64_t bytes, msgs, first, last, cpu0;
 };
 
 static void on_message(void *user, const struct mv_chan_msg *msg)
 {
     struct bulk_state *s = user;
     s->last = mv_now_ns();
-    if (!s->first)
+    if (!s->first) {
         s->first = s->last;
+        s->cpu0 = bench_cpu_ns();
+    }
     s->bytes += msg->len;
     s->msgs++;
 }
@@ -48,9 +52,13 @@ int main(int argc, char **argv)
             if (s.first && mv_now_ns() - s.last > 500000000u)
                 break;
         }
-        printf("mbps=%.1f msgs=%llu\n",
+        struct mv_port_stats ps;
+        mv_port_get_stats(s.b.port, &ps);
+        printf("mbps=%.1f msgs=%llu cpu_us_per_MB=%.1f rx_dropped=%llu\n",
                s.last > s.first ? (double)s.bytes / ((double)(s.last - s.first) / 1e9) / 1e6 : 0,
-               (unsigned long long)s.msgs);
+               (unsigned long long)s.msgs,
+               s.bytes ? (double)(bench_cpu_ns() - s.cpu0) / 1e3 / ((double)s.bytes / 1e6) : 0.0,
+               (unsigned long long)ps.rx_dropped);
         bench_chan_close(&s.b);
         return 0;
     }
@@ -66,6 +74,7 @@ int main(int argc, char **argv)
         return 1;
     mv_chan_add_peer(s.b.chan, SERVER_NODE, peer, 0, mv_now_ns());
     uint8_t *msg = calloc(1, size);
+    uint64_t cpu0 = bench_cpu_ns(), sent0 = 0;
     uint64_t end = mv_now_ns() + (uint64_t)seconds * 1000000000u, drain_until;
     while (!bench_stop && mv_now_ns() < end) {
         int rc;
@@ -81,6 +90,13 @@ int main(int argc, char **argv)
     drain_until = mv_now_ns() + 2000000000u;
     while (mv_chan_tx_queued(s.b.chan, SERVER_NODE) && mv_now_ns() < drain_until)
         bench_chan_step(&s.b, 10);
+    {
+        struct mv_chan_counters c;
+        mv_chan_get_counters(s.b.chan, &c);
+        sent0 = c.tx_bytes;
+        printf("sender cpu_us_per_MB=%.1f\n",
+               sent0 ? (double)(bench_cpu_ns() - cpu0) / 1e3 / ((double)sent0 / 1e6) : 0.0);
+    }
     if (getenv("BENCH_COUNTERS")) {
         static char buf[16384];
         mv_chan_format_counters(s.b.chan, buf, sizeof(buf), false);

@@ -1,6 +1,8 @@
 /* Reliable channel: 64-byte request/response, one request outstanding (vs bench_tcp_rr).
  *   bench_channel_rr server <ifname>
- *   bench_channel_rr client <ifname> <server-mac> <seconds>   -> rate=... p50_us=... p99_us=... */
+ *   bench_channel_rr client <ifname> <server-mac> <seconds>   -> rate=... p50_us=... p99_us=...
+ * BENCH_COUNTERS=1 in the client's environment prints its channel counters to stderr;
+ * BENCH_SPIN_US=<us> spins that long before sleeping in poll (mv_chan_port_wait()). */
 #include "bench_chan.h"
 
 #define MSG_LEN     64
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
     mv_chan_add_peer(s.b.chan, SERVER_NODE, peer, 0, mv_now_ns());
 
     struct lat_samples lat = {0};
-    uint64_t start = 0, end = 0, now = mv_now_ns(), warm_until = now + 300000000u;
+    uint64_t start = 0, end = 0, now = mv_now_ns(), warm_until = now + 300000000u, cpu0 = 0;
     while (!bench_stop) {
         uint64_t t0 = mv_now_ns();
         long id;
@@ -79,13 +81,20 @@ int main(int argc, char **argv)
             continue; /* warm-up: session setup, RTT estimate */
         if (!start) {
             start = t0;
+            cpu0 = bench_cpu_ns();
             end = start + (uint64_t)seconds * 1000000000u;
         }
         lat_add(&lat, now - t0);
         if (now >= end)
             break;
     }
-    lat_report(&lat, now - start);
+    lat_report(&lat, now - start, bench_cpu_ns() - cpu0);
+    if (getenv("BENCH_COUNTERS")) {
+        static char buf[16384];
+        mv_chan_format_counters(s.b.chan, buf, sizeof(buf), false);
+        fputs(buf, stderr);
+    }
     bench_chan_close(&s.b);
+    free(lat.ns);
     return 0;
 }

@@ -1,7 +1,7 @@
 /* Anchor: the physical limit of the path. The sender blasts maximum-size frames through a
  * TPACKET_V3 TX ring; the receiver counts them through a TPACKET_V3 RX ring.
- *   bench_frame_blast recv <ifname> <max-seconds>        -> mbps=<MB/s received> frames=<n>
- *   bench_frame_blast send <ifname> <dst-mac> <seconds> */
+ *   bench_frame_blast recv <ifname> <max-seconds>  -> mbps=<MB/s received> frames=<n>
+ * cpu_us_per_MB=<> bench_frame_blast send <ifname> <dst-mac> <seconds> */
 #include "bench_util.h"
 
 #include "mv/port.h"
@@ -31,7 +31,7 @@ static int blast_recv(const char *ifname, uint32_t max_s)
 {
     struct mv_port *p = open_port(ifname);
     struct mv_frame f[256];
-    uint64_t frames = 0, bytes = 0, first = 0, last = 0;
+    uint64_t frames = 0, bytes = 0, first = 0, last = 0, cpu0 = 0;
     uint64_t give_up = mv_now_ns() + (uint64_t)max_s * 1000000000u;
 
     printf("ready\n");
@@ -50,13 +50,15 @@ static int blast_recv(const char *ifname, uint32_t max_s)
             last = mv_now_ns();
             if (!first)
                 first = last;
+            cpu0 = bench_cpu_ns();
             frames += (uint64_t)n;
         }
         mv_port_recv_done(p);
     }
-    printf("mbps=%.1f frames=%llu\n",
+    printf("mbps=%.1f frames=%llu cpu_us_per_MB=%.1f\n",
            last > first ? (double)bytes / ((double)(last - first) / 1e9) / 1e6 : 0.0,
-           (unsigned long long)frames);
+           (unsigned long long)frames,
+           bytes ? (double)(bench_cpu_ns() - cpu0) / 1e3 / ((double)bytes / 1e6) : 0.0);
     mv_port_close(p);
     return 0;
 }

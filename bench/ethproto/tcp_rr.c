@@ -82,6 +82,7 @@ int main(int argc, char **argv)
         if (io_full(fd, buf, MSG_LEN, true) || io_full(fd, buf, MSG_LEN, false))
             return 1;
     uint64_t start = mv_now_ns(), end = start + (uint64_t)seconds * 1000000000u, now = start;
+    uint64_t cpu0 = bench_cpu_ns();
     while (now < end) {
         uint64_t t0 = now;
         if (io_full(fd, buf, MSG_LEN, true) || io_full(fd, buf, MSG_LEN, false))
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
         now = mv_now_ns();
         lat_add(&lat, now - t0);
     }
-    lat_report(&lat, now - start);
+    lat_report(&lat, now - start, bench_cpu_ns() - cpu0);
     close(fd);
+    free(lat.ns);
     return 0;
 }

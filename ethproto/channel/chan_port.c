@@ -2,6 +2,8 @@
 #include "mv/chan_port.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 
 #include "mv/util.h"
 
@@ -39,6 +41,50 @@ int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns)
 {
     int64_t ns = mv_chan_port_timeout_ns(cp, now_ns);
     return ns < 0 ? -1 : (int)((ns + 999999) / 1000000);
+}
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+int mv_chan_port_wait(struct mv_chan_port *cp, int64_t max_ns, uint64_t spin_ns)
+{
+    uint64_t now = mv_now_ns();
+    int64_t to = mv_chan_port_timeout_ns(cp, now);
+    int rc;
+
+    if (max_ns >= 0 && (to < 0 || to > max_ns))
+        to = max_ns;
+    if (to == 0)
+        return 0;
+    if (spin_ns) {
+        uint64_t end = now + (to > 0 ? MV_MIN(spin_ns, (uint64_t)to) : spin_ns);
+        for (unsigned i = 0;; i++) {
+            rc = mv_port_rx_ready(cp->port);
+            if (rc > 0)
+                return 1;
+            if (rc < 0)
+                break; /* cannot tell without a system call: just poll */
+            spin_pause();
+            if ((i & 15) == 15 && (now = mv_now_ns()) >= end)
+                break;
+        }
+        if (to > 0) {
+            uint64_t spent = mv_now_ns() - (end - MV_MIN(spin_ns, (uint64_t)to));
+            to = spent >= (uint64_t)to ? 0 : to - (int64_t)spent;
+        }
+    }
+    struct pollfd pfd = {.fd = mv_port_fd(cp->port), .events = POLLIN};
+    struct timespec ts = {.tv_sec = (time_t)(to / 1000000000), .tv_nsec = (long)(to % 1000000000)};
+    do {
+        rc = ppoll(&pfd, 1, to < 0 ? NULL : &ts, NULL);
+    } while (rc < 0 && errno == EINTR && to < 0);
+    if (rc < 0)
+        return errno == EINTR ? 0 : -errno;
+    return rc > 0 ? 1 : 0;
 }
 
 int mv_chan_port_process(struct mv_chan_port *cp, uint64_t now_ns)

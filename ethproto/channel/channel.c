@@ -31,6 +31,7 @@
 #define REO_MIN          20000ull  /* 20 us: floor of the RACK reordering window */
 #define TX_BATCH         32        /* frames per burst handed to send_batch */
 #define QUICKACK_FRAMES  64        /* in-order frames acked at once after a sign of loss */
+#define ACK_EVERY_FRAMES 4         /* in-order frames per ack when none is asked for at once */
 #define RESP_CACHE_BYTES 65536
 #define PENDING_BUCKETS  1024
 
@@ -1186,7 +1187,11 @@ static void receive_data(struct mv_chan *ch, struct session *s, const struct mv_
      * still merges the acks of one batch into one frame. */
     if (s->quickack)
         s->quickack--;
-    if (drained || s->unacked_rx >= 2 || (h->flags & MV_CTRL_F_ACKREQ) || s->quickack)
+    /* Every 4th in-order frame rather than TCP's every 2nd: the sender asks for an immediate ack
+     * wherever it has to wait for one (window-filling and last frames), so this only thins the
+     * acks inside a flight, which cost a bulk receiver about a fifth of its CPU time. */
+    if (drained || s->unacked_rx >= ACK_EVERY_FRAMES || (h->flags & MV_CTRL_F_ACKREQ) ||
+        s->quickack)
         ack_soon(ch, s);
     else if (!s->ack_deadline)
         s->ack_deadline = now + ch->cfg.ack_delay_ns;

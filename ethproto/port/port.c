@@ -228,6 +228,19 @@ void mv_port_recv_done(struct mv_port *port)
     }
 }
 
+int mv_port_rx_ready(struct mv_port *port)
+{
+    switch (port->kind) {
+    case MV_PORT_PACKET:
+        return mv_port_packet_rx_ready(port);
+    case MV_PORT_XDP:
+        return mv_port_xdp_rx_ready(port);
+    case MV_PORT_UNIX:
+        break;
+    }
+    return -EOPNOTSUPP;
+}
+
 int mv_port_wait(struct mv_port *port, int timeout_ms)
 {
     struct pollfd pfd = {.fd = port->fd, .events = POLLIN};

@@ -37,6 +37,7 @@ int mv_port_packet_recv(struct mv_port *port, struct mv_frame *frames, unsigned 
 void mv_port_packet_recv_done(struct mv_port *port);
 int mv_port_packet_send(struct mv_port *port, const struct mv_frame *frames, unsigned n);
 void mv_port_packet_poll_stats(const struct mv_port *port);
+int mv_port_packet_rx_ready(struct mv_port *port);
 
 int mv_port_xdp_open(struct mv_port *port, const struct mv_port_config *cfg, char *err,
                      size_t errlen);
@@ -45,6 +46,7 @@ int mv_port_xdp_recv(struct mv_port *port, struct mv_frame *frames, unsigned max
 void mv_port_xdp_recv_done(struct mv_port *port);
 int mv_port_xdp_send(struct mv_port *port, const struct mv_frame *frames, unsigned n);
 void mv_port_xdp_poll_stats(const struct mv_port *port);
+int mv_port_xdp_rx_ready(struct mv_port *port);
 
 int mv_port_unix_open(struct mv_port *port, const struct mv_port_config *cfg, char *err,
                       size_t errlen);

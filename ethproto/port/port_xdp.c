@@ -445,3 +445,9 @@ void mv_port_xdp_poll_stats(const struct mv_port *port)
         port->stats->rx_dropped =
             x->sw_dropped + st.rx_dropped + st.rx_ring_full + st.rx_fill_ring_empty_descs;
 }
+
+int mv_port_xdp_rx_ready(struct mv_port *port)
+{
+    /* Looks at the producer index only; nothing is consumed. */
+    return xsk_cons_nb_avail(&port->xdp->rx, 1) ? 1 : 0;
+}

@@ -57,7 +57,9 @@ int mv_keyring_parse(struct mv_keyring *kr, const char *text, char *err, size_t 
 int mv_keyring_load(struct mv_keyring *kr, const char *path, char *err, size_t errlen);
 /* Writes a new key file with one fresh random active key (mode 0600, refuses to overwrite). */
 int mv_keyring_generate_file(const char *path, uint8_t id, char *err, size_t errlen);
-void mv_keyring_wipe(struct mv_keyring *kr); /* zeroes key material */
+void mv_keyring_wipe(struct mv_keyring *kr); /* zeroes key material (and this thread's cache) */
+/* Zeroes this thread's cache of per-sender subkeys derived from keys (seal/verify refill it). */
+void mv_auth_forget_cached_keys(void);
 
 /* Signs a frame encoded by mv_ctrl_encode(): writes the signing key id into the header and the
  * tag into the last MV_CTRL_TAG_LEN bytes. Returns 0 or -ENOKEY / -EINVAL. */

@@ -30,6 +30,13 @@ int mv_chan_port_fd(const struct mv_chan_port *cp);
 int mv_chan_port_timeout_ms(const struct mv_chan_port *cp, uint64_t now_ns); /* -1: none */
 /* The same in nanoseconds, for ppoll(): the channel's probe timers are sub-millisecond. */
 int64_t mv_chan_port_timeout_ns(const struct mv_chan_port *cp, uint64_t now_ns); /* -1: none */
+/* Waits until a frame is waiting or the channel's next timer is due, at most max_ns (-1: no
+ * limit): spins up to spin_ns first, looking at the port's ring without a system call, then
+ * sleeps in ppoll(). A request/response exchange over veth takes ~10-20 us, and a spin of that
+ * order spares a sleep and wakeup on each side per exchange (0: no spin; ports that cannot be
+ * looked at without a system call never spin). Returns 1 frames waiting, 0 timer or limit,
+ * -errno. Call mv_chan_port_process() afterwards either way. */
+int mv_chan_port_wait(struct mv_chan_port *cp, int64_t max_ns, uint64_t spin_ns);
 /* Receives every waiting frame, feeds it, runs timers. Returns frames processed or -errno. The
  * channel is corked meanwhile: one ack per peer and batch, frames leave in bursts. */
 int mv_chan_port_process(struct mv_chan_port *cp, uint64_t now_ns);

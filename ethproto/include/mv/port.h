@@ -44,7 +44,10 @@ struct mv_port_config {
      * batches well but adds up to ~1 ms per request/response. low_latency uses a per-frame
      * TPACKET_V2 ring instead (woken per frame, still drained in batches). Meant for the
      * control channel, whose acks are latency-bound even in bulk transfers (measured faster
-     * both ways); high-rate receivers such as AoE keep V3. XDP and UNIX wake per frame anyway. */
+     * both ways); high-rate receivers such as AoE keep V3. XDP and UNIX wake per frame anyway.
+     * low_latency also sends a lone frame (a request, a response, an ack) with a plain send() on
+     * a second socket instead of through the TX ring (cheaper for one frame; bursts keep the
+     * ring, which is cheaper for them). */
     bool low_latency;
 };
 
@@ -79,6 +82,11 @@ int mv_port_ifindex(const struct mv_port *port);  /* 0 for UNIX */
  * stay valid until mv_port_recv_done(), which must be called before the next mv_port_recv(). */
 int mv_port_recv(struct mv_port *port, struct mv_frame *frames, unsigned max);
 void mv_port_recv_done(struct mv_port *port);
+
+/* Whether mv_port_recv() has a frame now, looked up in the shared ring without a system call
+ * (for a short spin before sleeping in poll): 1 yes, 0 no, -EOPNOTSUPP where only a system call
+ * can tell (UNIX). */
+int mv_port_rx_ready(struct mv_port *port);
 
 /* Blocks up to timeout_ms (-1 forever) for a frame to arrive. 1 ready, 0 timeout, -errno. */
 int mv_port_wait(struct mv_port *port, int timeout_ms);

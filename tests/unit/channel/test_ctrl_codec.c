@@ -42,7 +42,7 @@ static uint8_t frame[MV_ETH_MAX_FRAME + 200];
 
 static int encode(const struct mv_ctrl_hdr *h, size_t plen)
 {
-    uint8_t pl[2000];
+    uint8_t pl[2000] = {0}; /* zeroed: GCC -O3 cannot tell plen bounds what is read */
     for (size_t i = 0; i < plen; i++)
         pl[i] = (uint8_t)i;
     return mv_ctrl_encode(h, pl, plen, frame, sizeof frame);
