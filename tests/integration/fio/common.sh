@@ -28,18 +28,26 @@ fio_require() {
         pre="$(gcc -print-file-name=libasan.so)"
         grep -q libubsan <<<"$deps" && pre="$pre $(gcc -print-file-name=libubsan.so)"
         export FIO_PRELOAD="$pre"
-        export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
         export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     fi
 }
 
-# fio_run OUT.json ARGS...: one fio run (in namespace FIO_NS when set), JSON results in OUT.json,
-# exit status of fio.
-fio_run() {
-    local out=$1 pre=()
-    shift
+# fio_exec ARGS...: fio (in namespace FIO_NS when set) with the sanitizer runtimes preloaded when
+# the engine needs them. Leak checking stays on for our daemons (the caller's ASAN_OPTIONS) but
+# not for the uninstrumented fio: later ASAN_OPTIONS entries win, so detect_leaks=0 is appended
+# for this process only.
+fio_exec() {
+    local asan=${ASAN_OPTIONS:-abort_on_error=1} pre=()
+    [ -z "${FIO_PRELOAD:-}" ] || asan="$asan:detect_leaks=0"
     [ -n "${FIO_NS:-}" ] && pre=(ip netns exec "$FIO_NS")
-    "${pre[@]}" env LD_PRELOAD="${FIO_PRELOAD:-}" fio --output-format=json --output="$out" "$@"
+    "${pre[@]}" env LD_PRELOAD="${FIO_PRELOAD:-}" ASAN_OPTIONS="$asan" fio "$@"
+}
+
+# fio_run OUT.json ARGS...: one fio run, JSON results in OUT.json, exit status of fio.
+fio_run() {
+    local out=$1
+    shift
+    fio_exec --output-format=json --output="$out" "$@"
 }
 
 # fio_mvblk OUT.json ARGS...: fio on the mvblk engine; FIO_AOE holds the port options.

@@ -38,7 +38,7 @@ grep -q serving "$W/stored.log" || fail "mvstored did not start"
 FIO_AOE="--aoe_unix=$W/aoe.sock --aoe_target=7.3"
 
 step "engine options (fio --enghelp on the engine)"
-help=$(env LD_PRELOAD="${FIO_PRELOAD:-}" fio --enghelp="$ENGINE") || fail "fio --enghelp"
+help=$(fio_exec --enghelp="$ENGINE") || fail "fio --enghelp"
 grep -q '^aoe_target ' <<<"$help" || fail "engine options not listed"
 
 fio_matrix "$SIZE_4K" "$SIZE_1M"
