@@ -10,6 +10,7 @@
 #include "mv/agent.h"
 #include "mv/daemon.h"
 #include "mv/log.h"
+#include "mv/port.h"
 
 #ifndef MV_VERSION
 #define MV_VERSION "0"
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
         return 2;
     }
     mv_log_init("mvagent", cfg.log_level);
+    mv_port_link_xdp(); /* xdp = true in the config selects it */
     mv_daemon_handle_signals();
     struct mv_agent *a;
     int rc = mv_agent_create(&cfg, &a, err, sizeof err);

@@ -438,6 +438,7 @@ int main(int argc, char **argv)
     uint32_t overcommit = 0;
     char err[512];
     mv_log_init("mvstored", LOG_INFO);
+    mv_port_link_xdp(); /* --xdp */
     /* The config file first, so flags override it wherever they appear. */
     for (int i = 1; i < argc - 1; i++) {
         if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {

@@ -33,8 +33,10 @@ static inline int bench_chan_open(struct bench_chan *b, const char *ifname, bool
     int rc;
 
     pcfg.ethertypes[0] = MV_ETHERTYPE_CTRL;
-    if (getenv("BENCH_PORT") && !strcmp(getenv("BENCH_PORT"), "xdp"))
+    if (getenv("BENCH_PORT") && !strcmp(getenv("BENCH_PORT"), "xdp")) {
+        mv_port_link_xdp();
         pcfg.kind = MV_PORT_XDP; /* for comparison; falls back to PACKET with a warning */
+    }
     rc = mv_port_open(&pcfg, &b->port, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "port %s: %s\n", ifname, err);

@@ -127,9 +127,13 @@ int mv_port_open(const struct mv_port_config *cfg, struct mv_port **out, char *e
         rc = mv_port_if_query(port, cfg->ifname, err, errlen);
         if (rc < 0)
             break;
-        rc = mv_port_xdp_open(port, cfg, xdp_err, sizeof(xdp_err));
-        if (rc == 0)
-            break;
+        if (mv_port_xdp_open) {
+            rc = mv_port_xdp_open(port, cfg, xdp_err, sizeof(xdp_err));
+            if (rc == 0)
+                break;
+        } else {
+            snprintf(xdp_err, sizeof(xdp_err), "AF_XDP is not linked into this program");
+        }
         /* Any XDP failure degrades to AF_PACKET: the port still works, only slower. */
         snprintf(port->fallback_reason, sizeof(port->fallback_reason), "%s", xdp_err);
         mv_warn("port %s: AF_XDP unavailable (%s), falling back to AF_PACKET",

@@ -39,14 +39,20 @@ int mv_port_packet_send(struct mv_port *port, const struct mv_frame *frames, uns
 void mv_port_packet_poll_stats(const struct mv_port *port);
 int mv_port_packet_rx_ready(struct mv_port *port);
 
-int mv_port_xdp_open(struct mv_port *port, const struct mv_port_config *cfg, char *err,
-                     size_t errlen);
-void mv_port_xdp_close(struct mv_port *port);
-int mv_port_xdp_recv(struct mv_port *port, struct mv_frame *frames, unsigned max);
-void mv_port_xdp_recv_done(struct mv_port *port);
-int mv_port_xdp_send(struct mv_port *port, const struct mv_frame *frames, unsigned n);
-void mv_port_xdp_poll_stats(const struct mv_port *port);
-int mv_port_xdp_rx_ready(struct mv_port *port);
+/* The AF_XDP transport is weak: port_xdp.o (and with it libbpf and libxdp) is linked only into
+ * programs that call mv_port_link_xdp(). Elsewhere mv_port_xdp_open is NULL and an XDP port falls
+ * back to AF_PACKET, so a VMM process does not carry the BPF loader it never uses. The other
+ * functions are only reached through a port that mv_port_xdp_open opened. */
+#define MV_PORT_XDP_WEAK __attribute__((weak))
+MV_PORT_XDP_WEAK int mv_port_xdp_open(struct mv_port *port, const struct mv_port_config *cfg,
+                                      char *err, size_t errlen);
+MV_PORT_XDP_WEAK void mv_port_xdp_close(struct mv_port *port);
+MV_PORT_XDP_WEAK int mv_port_xdp_recv(struct mv_port *port, struct mv_frame *frames, unsigned max);
+MV_PORT_XDP_WEAK void mv_port_xdp_recv_done(struct mv_port *port);
+MV_PORT_XDP_WEAK int mv_port_xdp_send(struct mv_port *port, const struct mv_frame *frames,
+                                      unsigned n);
+MV_PORT_XDP_WEAK void mv_port_xdp_poll_stats(const struct mv_port *port);
+MV_PORT_XDP_WEAK int mv_port_xdp_rx_ready(struct mv_port *port);
 
 int mv_port_unix_open(struct mv_port *port, const struct mv_port_config *cfg, char *err,
                       size_t errlen);

@@ -566,6 +566,7 @@ static int genkey(int argc, char **argv)
 int main(int argc, char **argv)
 {
     mv_log_init("mvnode", LOG_INFO);
+    mv_port_link_xdp(); /* --xdp */
     if (argc >= 2 && !strcmp(argv[1], "genkey"))
         return genkey(argc, argv);
     struct opts o = {.roles = "hypervisor",

@@ -191,6 +191,8 @@ static int mvblk_fio_open_port(struct thread_data *td, struct mvblk **out)
         return -EINVAL;
     }
     if (o->aoe_if) {
+        if (o->aoe_xdp)
+            mv_port_link_xdp();
         cfg.kind = o->aoe_xdp ? MV_PORT_XDP : MV_PORT_PACKET;
         cfg.ifname = o->aoe_if;
     } else {

@@ -65,6 +65,11 @@ struct mv_port_stats {
 
 struct mv_port;
 
+/* Links the AF_XDP transport (libbpf, libxdp) into the calling program; programs that may open
+ * MV_PORT_XDP ports call it once before. Without it such ports fall back to AF_PACKET with the
+ * reason "AF_XDP is not linked into this program". */
+void mv_port_link_xdp(void);
+
 /* Opens a port. On failure returns -errno and writes a reason into err. */
 int mv_port_open(const struct mv_port_config *cfg, struct mv_port **out, char *err, size_t errlen);
 void mv_port_close(struct mv_port *port);

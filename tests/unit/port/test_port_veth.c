@@ -375,6 +375,7 @@ static void test_xdp_fallback_and_detach(void **state)
 
 int main(void)
 {
+    mv_port_link_xdp();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packet_batch),
         cmocka_unit_test(test_packet_batch_low_latency),
