@@ -6,47 +6,15 @@
 #include "guest.h"
 #include "guest_virtio.h"
 
-#define T_IN    0u
-#define T_OUT   1u
-#define T_FLUSH 4u
-
 #define SECTORS 64u
-
-struct blk_hdr {
-    uint32_t type;
-    uint32_t reserved;
-    uint64_t sector;
-};
 
 static struct gv_device devs[GV_MAX_DEVICES];
 static struct gv_queue vq;
-static struct blk_hdr hdr;
-static uint8_t status;
 static uint8_t buf[16 * 512] __attribute__((aligned(4096)));
 
 static uint8_t pattern(uint64_t s, unsigned i, unsigned boot)
 {
     return (uint8_t)((s * 7 + i + boot * 31) ^ 0xa5);
-}
-
-static uint8_t blk_rw(struct gv_device *dev, uint32_t type, uint64_t sector, void *data,
-                      uint32_t len)
-{
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = sector;
-    status = 0xee;
-    struct gv_buf bufs[3];
-    unsigned n = 0;
-    bufs[n++] = (struct gv_buf){&hdr, sizeof(hdr), false};
-    if (len > 0)
-        bufs[n++] = (struct gv_buf){data, len, type != T_OUT};
-    bufs[n++] = (struct gv_buf){&status, 1, true};
-    uint16_t head = gv_submit(&vq, bufs, n);
-    gv_kick(dev, &vq);
-    uint32_t used_len;
-    uint16_t id = gv_wait_used(dev, &vq, &used_len);
-    return id == head ? status : 0xff;
 }
 
 static void check_disk(unsigned boot)
@@ -71,19 +39,19 @@ static void check_disk(unsigned boot)
         for (unsigned k = 0; k < 16; k++)
             for (unsigned i = 0; i < 512; i++)
                 buf[k * 512 + i] = pattern(s + k, i, boot);
-        uint8_t st = blk_rw(dev, T_OUT, s, buf, sizeof(buf));
+        uint8_t st = gv_blk_request(dev, &vq, GV_BLK_T_OUT, s, buf, sizeof(buf));
         if (st != 0) {
             guest_failf("inst_blk", "write sector %llu: status %u", (unsigned long long)s, st);
             return;
         }
     }
-    if (blk_rw(dev, T_FLUSH, 0, NULL, 0) != 0) {
+    if (gv_blk_request(dev, &vq, GV_BLK_T_FLUSH, 0, NULL, 0) != 0) {
         guest_fail("inst_blk", "flush failed");
         return;
     }
     for (uint64_t s = 0; s < SECTORS; s += 16) {
         memset(buf, 0, sizeof(buf));
-        uint8_t st = blk_rw(dev, T_IN, s, buf, sizeof(buf));
+        uint8_t st = gv_blk_request(dev, &vq, GV_BLK_T_IN, s, buf, sizeof(buf));
         if (st != 0) {
             guest_failf("inst_blk", "read sector %llu: status %u", (unsigned long long)s, st);
             return;

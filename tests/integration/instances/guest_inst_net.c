@@ -16,23 +16,11 @@
 #define BUF_LEN   (HDR_LEN + 1514)
 #define TAG_LEN   15 /* "inst-net req NN" */
 
-#define T_IN    0u
-#define T_OUT   1u
-#define T_FLUSH 4u
-
 /* Minimum, odd, mid and maximum frame lengths (without FCS). */
 static const uint32_t frame_len[FRAMES] = {60, 61, 128, 777, 1500, 1514};
 
-struct blk_hdr {
-    uint32_t type;
-    uint32_t reserved;
-    uint64_t sector;
-};
-
 static struct gv_device devs[GV_MAX_DEVICES];
 static struct gv_queue blkq, rxq, txq;
-static struct blk_hdr hdr;
-static uint8_t blk_status;
 static uint8_t sector_buf[4096] __attribute__((aligned(4096)));
 static uint8_t rx_buf[RX_BUFS][BUF_LEN] __attribute__((aligned(64)));
 static uint8_t tx_buf[BUF_LEN] __attribute__((aligned(64)));
@@ -49,24 +37,6 @@ static uint8_t net_pattern(unsigned frame, unsigned i)
     return (uint8_t)(frame * 37 + i * 13 + 0x5a);
 }
 
-static uint8_t blk_rw(struct gv_device *dev, uint32_t type, void *data, uint32_t len)
-{
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = 0;
-    blk_status = 0xee;
-    struct gv_buf bufs[3];
-    unsigned n = 0;
-    bufs[n++] = (struct gv_buf){&hdr, sizeof(hdr), false};
-    if (len > 0)
-        bufs[n++] = (struct gv_buf){data, len, type != T_OUT};
-    bufs[n++] = (struct gv_buf){&blk_status, 1, true};
-    uint16_t head = gv_submit(&blkq, bufs, n);
-    gv_kick(dev, &blkq);
-    uint16_t id = gv_wait_used(dev, &blkq, NULL);
-    return id == head ? blk_status : 0xff;
-}
-
 static bool check_disk(unsigned ndev, unsigned boot)
 {
     struct gv_device *dev = gv_find(devs, ndev, 2);
@@ -81,12 +51,12 @@ static bool check_disk(unsigned ndev, unsigned boot)
     }
     for (unsigned i = 0; i < sizeof(sector_buf); i++)
         sector_buf[i] = disk_pattern(i, boot);
-    uint8_t st = blk_rw(dev, T_OUT, sector_buf, sizeof(sector_buf));
+    uint8_t st = gv_blk_request(dev, &blkq, GV_BLK_T_OUT, 0, sector_buf, sizeof(sector_buf));
     if (st == 0)
-        st = blk_rw(dev, T_FLUSH, NULL, 0);
+        st = gv_blk_request(dev, &blkq, GV_BLK_T_FLUSH, 0, NULL, 0);
     if (st == 0) {
         memset(sector_buf, 0, sizeof(sector_buf));
-        st = blk_rw(dev, T_IN, sector_buf, sizeof(sector_buf));
+        st = gv_blk_request(dev, &blkq, GV_BLK_T_IN, 0, sector_buf, sizeof(sector_buf));
     }
     if (st != 0) {
         guest_failf("inst_net", "disk write/flush/read: status %u", st);

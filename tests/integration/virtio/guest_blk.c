@@ -6,24 +6,11 @@
 #include "guest.h"
 #include "guest_virtio.h"
 
-#define T_IN     0u
-#define T_OUT    1u
-#define T_FLUSH  4u
-#define T_GET_ID 8u
-
 #define WRITE_FIRST 512u
 #define WRITE_COUNT 64u
 
-struct blk_hdr {
-    uint32_t type;
-    uint32_t reserved;
-    uint64_t sector;
-};
-
 static struct gv_device devs[GV_MAX_DEVICES];
 static struct gv_queue vq;
-static struct blk_hdr hdr;
-static uint8_t status;
 static uint8_t buf[16 * 512] __attribute__((aligned(4096)));
 
 static uint8_t disk_byte(uint64_t s, unsigned i)
@@ -36,29 +23,6 @@ static uint8_t disk_byte(uint64_t s, unsigned i)
 static uint8_t guest_byte(uint64_t s, unsigned i)
 {
     return (uint8_t)((s * 3 + i) ^ 0x5a);
-}
-
-/* One request, waited for; returns the status byte (0xff if the used entry is wrong). */
-static uint8_t blk_rw(struct gv_device *dev, uint32_t type, uint64_t sector, void *data,
-                      uint32_t len)
-{
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = sector;
-    status = 0xee;
-    struct gv_buf bufs[3];
-    unsigned n = 0;
-    bufs[n++] = (struct gv_buf){&hdr, sizeof(hdr), false};
-    if (len > 0)
-        bufs[n++] = (struct gv_buf){data, len, type != T_OUT};
-    bufs[n++] = (struct gv_buf){&status, 1, true};
-    uint16_t head = gv_submit(&vq, bufs, n);
-    gv_kick(dev, &vq);
-    uint32_t used_len;
-    uint16_t id = gv_wait_used(dev, &vq, &used_len);
-    if (id != head)
-        return 0xff;
-    return status;
 }
 
 void guest_main(void)
@@ -85,7 +49,7 @@ void guest_main(void)
     /* read 128 sectors, 16 at a time, and check the script's pattern */
     for (uint64_t s = 0; s < 128; s += 16) {
         memset(buf, 0, sizeof(buf));
-        uint8_t st = blk_rw(dev, T_IN, s, buf, sizeof(buf));
+        uint8_t st = gv_blk_request(dev, &vq, GV_BLK_T_IN, s, buf, sizeof(buf));
         if (st != 0) {
             guest_failf("virtio_blk_read", "sector %llu status %u", (unsigned long long)s, st);
             return;
@@ -106,13 +70,13 @@ void guest_main(void)
         for (unsigned k = 0; k < 16; k++)
             for (unsigned i = 0; i < 512; i++)
                 buf[k * 512 + i] = guest_byte(s + k, i);
-        uint8_t st = blk_rw(dev, T_OUT, s, buf, sizeof(buf));
+        uint8_t st = gv_blk_request(dev, &vq, GV_BLK_T_OUT, s, buf, sizeof(buf));
         if (st != 0) {
             guest_failf("virtio_blk_write", "sector %llu status %u", (unsigned long long)s, st);
             return;
         }
     }
-    uint8_t st = blk_rw(dev, T_FLUSH, 0, NULL, 0);
+    uint8_t st = gv_blk_request(dev, &vq, GV_BLK_T_FLUSH, 0, NULL, 0);
     if (st != 0) {
         guest_failf("virtio_blk_flush", "status %u", st);
         return;
@@ -120,7 +84,7 @@ void guest_main(void)
     guest_pass("virtio_blk_flush");
     for (uint64_t s = WRITE_FIRST; s < WRITE_FIRST + WRITE_COUNT; s += 16) {
         memset(buf, 0, sizeof(buf));
-        st = blk_rw(dev, T_IN, s, buf, sizeof(buf));
+        st = gv_blk_request(dev, &vq, GV_BLK_T_IN, s, buf, sizeof(buf));
         for (unsigned k = 0; k < 16 && st == 0; k++)
             for (unsigned i = 0; i < 512; i++)
                 if (buf[k * 512 + i] != guest_byte(s + k, i)) {
@@ -136,15 +100,17 @@ void guest_main(void)
     guest_pass("virtio_blk_write");
 
     /* errors: beyond the end, straddling the end, unknown type */
-    if (blk_rw(dev, T_IN, capacity, buf, 512) != 1 ||
-        blk_rw(dev, T_OUT, capacity - 1, buf, 1024) != 1 || blk_rw(dev, 99, 0, NULL, 0) != 2) {
+    if (gv_blk_request(dev, &vq, GV_BLK_T_IN, capacity, buf, 512) != 1 ||
+        gv_blk_request(dev, &vq, GV_BLK_T_OUT, capacity - 1, buf, 1024) != 1 ||
+        gv_blk_request(dev, &vq, 99, 0, NULL, 0) != 2) {
         guest_fail("virtio_blk_errors", "out-of-range or unknown request not refused");
         return;
     }
     guest_pass("virtio_blk_errors");
 
     memset(buf, 0, 32);
-    if (blk_rw(dev, T_GET_ID, 0, buf, 20) != 0 || memcmp(buf, "hvi-disk", 9) != 0) {
+    if (gv_blk_request(dev, &vq, GV_BLK_T_GET_ID, 0, buf, 20) != 0 ||
+        memcmp(buf, "hvi-disk", 9) != 0) {
         guest_fail("virtio_blk_get_id", "serial mismatch");
         return;
     }

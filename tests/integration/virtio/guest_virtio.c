@@ -259,3 +259,30 @@ uint16_t gv_wait_used(struct gv_device *dev, struct gv_queue *vq, uint32_t *len)
     vq->used_seen++;
     return id;
 }
+
+uint8_t gv_blk_request(struct gv_device *dev, struct gv_queue *vq, uint32_t type, uint64_t sector,
+                       void *data, uint32_t len)
+{
+    /* Static: guest requests are synchronous, and the header and status must sit in guest RAM
+     * the device can reach (the stack would do too, but this keeps descriptors stable). */
+    static struct {
+        uint32_t type;
+        uint32_t reserved;
+        uint64_t sector;
+    } hdr;
+    static uint8_t status;
+    hdr.type = type;
+    hdr.reserved = 0;
+    hdr.sector = sector;
+    status = 0xee;
+    struct gv_buf bufs[3];
+    unsigned n = 0;
+    bufs[n++] = (struct gv_buf){&hdr, sizeof(hdr), false};
+    if (len > 0)
+        bufs[n++] = (struct gv_buf){data, len, type != GV_BLK_T_OUT};
+    bufs[n++] = (struct gv_buf){&status, 1, true};
+    uint16_t head = gv_submit(vq, bufs, n);
+    gv_kick(dev, vq);
+    uint16_t id = gv_wait_used(dev, vq, NULL);
+    return id == head ? status : 0xff;
+}

@@ -68,4 +68,14 @@ void gv_kick(struct gv_device *dev, struct gv_queue *vq);
 /* Waits (halting between interrupts) for the next used element; returns its id. */
 uint16_t gv_wait_used(struct gv_device *dev, struct gv_queue *vq, uint32_t *len);
 
+/* virtio-blk request types (virtio 1.x, 5.2.6). */
+#define GV_BLK_T_IN     0u
+#define GV_BLK_T_OUT    1u
+#define GV_BLK_T_FLUSH  4u
+#define GV_BLK_T_GET_ID 8u
+/* One virtio-blk request on vq (header, data when len > 0, status byte), waited for. Returns the
+ * status byte, or 0xff when the device completed another chain than this one. */
+uint8_t gv_blk_request(struct gv_device *dev, struct gv_queue *vq, uint32_t type, uint64_t sector,
+                       void *data, uint32_t len);
+
 #endif
