@@ -22,7 +22,9 @@ for ((k = 0; k < ROUNDS; k++)); do
     aoe h2 verify 2.1 --offset $off --size ${REGION}M --seed $((100 + k)) --write-only \
         --wait 30000 --dead-ms 30000 -q &
     writer=$!
-    sleep "0.$((RANDOM % 2 + 1))"
+    # 20..149 ms into the writer: attach takes a few ms, a 32 MiB region tens to hundreds (fast
+    # when the machine is idle), so most kills land mid-write whatever the load.
+    sleep "0.$(printf '%03d' $((RANDOM % 130 + 20)))"
     if kill -0 $writer 2>/dev/null; then
         interrupted=$((interrupted + 1))
     fi
