@@ -367,6 +367,16 @@ static int create(struct fixture *f, json_t **out, const char *name, long long r
     return reqf(f, "POST", out, INST_BODY, name, rg, vcpus, ram, extra);
 }
 
+/* Creates instance "vm" (1 vCPU, 64 MB) in rg and copies its uuid: how every reconciler test
+ * starts. */
+static void create_vm(struct fixture *f, long long rg, const char *extra, char uuid[40])
+{
+    json_t *o;
+    assert_int_equal(create(f, &o, "vm", rg, 1, 64, extra), 201);
+    snprintf(uuid, 40, "%s", str(o, "uuid"));
+    json_decref(o);
+}
+
 static void test_place_overcommit(void **state)
 {
     struct fixture *f = *state;
@@ -669,10 +679,8 @@ static void test_reconcile_adopt_and_guest_poweroff(void **state)
     struct fixture *f = *state;
     long long rg = group(f, "[\"0000000b_0\",\"0000000c_0\"]", 1, false, ds2);
     json_t *o;
-    assert_int_equal(create(f, &o, "vm", rg, 1, 64, ",\"node_id\":\"0000000b\""), 201);
     char uuid[40];
-    snprintf(uuid, sizeof uuid, "%s", str(o, "uuid"));
-    json_decref(o);
+    create_vm(f, rg, ",\"node_id\":\"0000000b\"", uuid);
     /* C reports it running (the controller lost track): adopted there, never started on B. */
     json_t *l = vm_list(uuid, "ACTIVE");
     assert_int_equal(mvctld_reconcile_vm_list(&f->db, "0000000c", l, now_ns(), NULL), 1);
@@ -777,10 +785,8 @@ static void test_reconcile_stale_list(void **state)
     struct fixture *f = *state;
     long long rg = group(f, "[\"0000000b_0\"]", 1, false, ds2);
     json_t *o;
-    assert_int_equal(create(f, &o, "vm", rg, 1, 64, ""), 201);
     char uuid[40];
-    snprintf(uuid, sizeof uuid, "%s", str(o, "uuid"));
-    json_decref(o);
+    create_vm(f, rg, "", uuid);
     long long asked = now_ns(); /* a vm_list asked before the start was answered */
     assert_int_equal(answer_all(f, "vm_start", "{\"state\":\"ACTIVE\",\"pid\":5}"), 1);
     json_t *l = json_pack("{s:[]}", "vms");
@@ -811,10 +817,8 @@ static void test_reconcile_stop_then_start(void **state)
     struct fixture *f = *state;
     long long rg = group(f, "[\"0000000b_0\"]", 1, false, ds2);
     json_t *o;
-    assert_int_equal(create(f, &o, "vm", rg, 1, 64, ""), 201);
     char uuid[40];
-    snprintf(uuid, sizeof uuid, "%s", str(o, "uuid"));
-    json_decref(o);
+    create_vm(f, rg, "", uuid);
     assert_int_equal(answer_all(f, "vm_start", "{\"state\":\"ACTIVE\",\"pid\":5}"), 1);
     assert_int_equal(req(f, "PUT", "/api/instances/vm/action", "{\"action\":\"stop\"}", NULL), 202);
     assert_int_equal(answer_all(f, "vm_stop", "{\"state\":\"POWERING-OFF\"}"), 1);
@@ -844,10 +848,8 @@ static void test_reconcile_malformed(void **state)
     struct fixture *f = *state;
     long long rg = group(f, "[\"0000000b_0\"]", 1, false, ds2);
     json_t *o;
-    assert_int_equal(create(f, &o, "vm", rg, 1, 64, ""), 201);
     char uuid[40];
-    snprintf(uuid, sizeof uuid, "%s", str(o, "uuid"));
-    json_decref(o);
+    create_vm(f, rg, "", uuid);
     const char *bad[] = {
         "{}",
         "[1]",
