@@ -214,6 +214,16 @@ static json_t *volume_load(struct mvctld_db *db, long long id)
         volume_rows(db, mvctld_sql_query(db, VOL_SELECT "WHERE id = ?", "I", id)));
 }
 
+/* The volume named by ref (id or name) and its id; NULL with a 404 body in *out if none. */
+static json_t *volume_by_ref(struct mvctld_db *db, const char *ref, long long *id, json_t **out)
+{
+    *id = ref_to_id(db, "volumes", ref);
+    json_t *row = *id ? volume_load(db, *id) : NULL;
+    if (!row)
+        *out = mvctld_not_found("Volume", ref);
+    return row;
+}
+
 int mvctld_volume_list(struct mvctld_ctx *c, json_t **out)
 {
     *out = volume_rows(c->db, mvctld_sql_query(c->db, VOL_SELECT "ORDER BY id", NULL));
@@ -222,12 +232,10 @@ int mvctld_volume_list(struct mvctld_ctx *c, json_t **out)
 
 int mvctld_volume_get(struct mvctld_ctx *c, const char *ref, json_t **out)
 {
-    long long id = ref_to_id(c->db, "volumes", ref);
-    json_t *v = id ? volume_load(c->db, id) : NULL;
-    if (!v) {
-        *out = mvctld_not_found("Volume", ref);
+    long long id;
+    json_t *v = volume_by_ref(c->db, ref, &id, out);
+    if (!v)
         return 404;
-    }
     *out = v;
     return 200;
 }
@@ -411,12 +419,10 @@ static bool replicas_busy(struct mvctld_db *db, long long id)
 
 int mvctld_volume_edit(struct mvctld_ctx *c, const char *ref, const json_t *body, json_t **out)
 {
-    long long id = ref_to_id(c->db, "volumes", ref);
-    json_t *v = id ? volume_load(c->db, id) : NULL;
-    if (!v) {
-        *out = mvctld_not_found("Volume", ref);
+    long long id;
+    json_t *v = volume_by_ref(c->db, ref, &id, out);
+    if (!v)
         return 404;
-    }
     static const char *const allowed[] = {"name", "size", NULL};
     struct mvctld_errors e;
     mvctld_errors_init(&e);
@@ -465,12 +471,10 @@ int mvctld_volume_edit(struct mvctld_ctx *c, const char *ref, const json_t *body
 
 int mvctld_volume_clone(struct mvctld_ctx *c, const char *ref, const json_t *body, json_t **out)
 {
-    long long src = ref_to_id(c->db, "volumes", ref);
-    json_t *v = src ? volume_load(c->db, src) : NULL;
-    if (!v) {
-        *out = mvctld_not_found("Volume", ref);
+    long long src;
+    json_t *v = volume_by_ref(c->db, ref, &src, out);
+    if (!v)
         return 404;
-    }
     static const char *const allowed[] = {"name", "size", NULL};
     struct mvctld_errors e;
     mvctld_errors_init(&e);
@@ -525,12 +529,10 @@ static int volume_forget(struct mvctld_db *db, long long id)
 
 int mvctld_volume_delete(struct mvctld_ctx *c, const char *ref, json_t **out)
 {
-    long long id = ref_to_id(c->db, "volumes", ref);
-    json_t *v = id ? volume_load(c->db, id) : NULL;
-    if (!v) {
-        *out = mvctld_not_found("Volume", ref);
+    long long id;
+    json_t *v = volume_by_ref(c->db, ref, &id, out);
+    if (!v)
         return 404;
-    }
     bool attached = !json_is_null(json_object_get(v, "instance_id"));
     json_decref(v);
     if (attached) {
@@ -687,6 +689,16 @@ static json_t *instance_load(struct mvctld_db *db, long long id)
         instance_rows(db, mvctld_sql_query(db, INST_SELECT "WHERE id = ?", "I", id)));
 }
 
+/* The instance named by ref (id or name) and its id; NULL with a 404 body in *out if none. */
+static json_t *instance_by_ref(struct mvctld_db *db, const char *ref, long long *id, json_t **out)
+{
+    *id = ref_to_id(db, "instances", ref);
+    json_t *row = *id ? instance_load(db, *id) : NULL;
+    if (!row)
+        *out = mvctld_not_found("Instance", ref);
+    return row;
+}
+
 int mvctld_instance_list(struct mvctld_ctx *c, json_t **out)
 {
     *out = instance_rows(c->db, mvctld_sql_query(c->db, INST_SELECT "ORDER BY id", NULL));
@@ -695,12 +707,10 @@ int mvctld_instance_list(struct mvctld_ctx *c, json_t **out)
 
 int mvctld_instance_get(struct mvctld_ctx *c, const char *ref, json_t **out)
 {
-    long long id = ref_to_id(c->db, "instances", ref);
-    json_t *o = id ? instance_load(c->db, id) : NULL;
-    if (!o) {
-        *out = mvctld_not_found("Instance", ref);
+    long long id;
+    json_t *o = instance_by_ref(c->db, ref, &id, out);
+    if (!o)
         return 404;
-    }
     *out = o;
     return 200;
 }
@@ -996,12 +1006,10 @@ int mvctld_instance_delete(struct mvctld_ctx *c, const char *ref, json_t **out)
 
 int mvctld_instance_action(struct mvctld_ctx *c, const char *ref, const json_t *body, json_t **out)
 {
-    long long id = ref_to_id(c->db, "instances", ref);
-    json_t *inst = id ? instance_load(c->db, id) : NULL;
-    if (!inst) {
-        *out = mvctld_not_found("Instance", ref);
+    long long id;
+    json_t *inst = instance_by_ref(c->db, ref, &id, out);
+    if (!inst)
         return 404;
-    }
     static const char *const allowed[] = {"action", "node_id", "restart_after", NULL};
     struct mvctld_errors e;
     mvctld_errors_init(&e);
